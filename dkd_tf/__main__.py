@@ -1,0 +1,6 @@
+import sys
+
+from .errors import run_cli
+from .train import main
+
+sys.exit(run_cli(main))

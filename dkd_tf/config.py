@@ -1,0 +1,191 @@
+"""Configuration: frozen, typed dataclasses and named presets (plain functions).
+
+A config is validated once (`validate`) and saved as config.json beside every checkpoint;
+`load_config` reads it back. Presets:
+  tiny   - the default: trains on a 2-core CPU in under 20 minutes at 128 px (synthetic set).
+  mobile - the edge target: 256 px, MobileNetV2-style frame encoder, ResNet-34 initializer.
+  r50    - the paper's setting: ResNet-50 Simple-Baselines initializer at 256 px, for GPUs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Tuple
+
+from .errors import UserError
+
+BACKBONES = ("resnet18", "resnet34", "resnet50", "mobilenetv2")
+MATCHING = ("full", "depthwise")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    input_size: int = 128                 # square network input, a multiple of 32
+    num_joints: int = 13
+    # pose initializer P (Simple Baselines)
+    initializer_backbone: str = "resnet18"
+    initializer_width: float = 0.5        # channel multiplier of the backbone
+    deconv_filters: int = 128
+    initializer_skips: bool = True        # departure: 1x1 skips backbone -> deconvs (DESIGN §1)
+    # frame encoder F
+    encoder_backbone: str = "resnet18"
+    encoder_width: float = 0.25
+    encoder_stages: int = 3               # backbone stages used (3: down to stride 16)
+    feature_channels: int = 32            # C
+    # distillator Phi and matching
+    kernel_size: int = 5                  # S (odd)
+    distillator_filters: int = 48
+    distillator_pools: int = 2
+    matching: str = "full"                # "full" [S,S,C,K] kernels or "depthwise"
+    heatmap_prior: int = 5                # departure: learned SxS prior from h_t (0 = paper)
+    # temporal discriminator D
+    discriminator_filters: int = 32
+    discriminator_code: int = 64
+
+    @property
+    def heatmap_size(self) -> int:
+        return self.input_size // 4
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # stage 1: P per frame
+    stage1_steps: int = 1400
+    stage1_batch: int = 16
+    stage1_lr: float = 2e-3
+    # stage 2: clips through the recurrence, adversarial
+    stage2_steps: int = 900
+    stage2_batch: int = 8
+    stage2_lr: float = 2e-3
+    clip_len: int = 5
+    finetune_initializer: bool = False
+    init_encoder_from_initializer: bool = True
+    foreground_weight: float = 10.0       # MSE weight 1 + w * target (DESIGN §1)
+    mu: float = 0.1                       # weight of the adversarial term
+    began_gamma: float = 0.5
+    began_k_lr: float = 0.01
+    adversarial: bool = True
+    # budget and data
+    minutes: float = 18.0                 # wall-time cap for both stages together
+    train_videos: int = 360
+    train_frames: int = 24
+    eval_videos: int = 40
+    eval_frames: int = 40
+    seed: int = 0
+    sigma: float = 2.0
+    # augmentation (clip-consistent)
+    aug_scale: Tuple[float, float] = (0.8, 1.2)
+    aug_rotation: float = 25.0
+    aug_flip: bool = True
+    log_every: int = 50
+    checkpoint_every: int = 200
+
+
+@dataclass(frozen=True)
+class Config:
+    preset: str
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    mean: Tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: Tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def validate(cfg: Config) -> Config:
+    m = cfg.model
+    problems = []
+    if m.input_size % 32 or m.input_size <= 0:
+        problems.append(f"input_size {m.input_size} is not a positive multiple of 32")
+    if m.initializer_backbone not in BACKBONES or m.encoder_backbone not in BACKBONES:
+        problems.append(f"backbones must be one of {BACKBONES}")
+    if m.matching not in MATCHING:
+        problems.append(f"matching {m.matching!r} not in {MATCHING}")
+    if m.kernel_size % 2 == 0 or m.kernel_size < 1:
+        problems.append(f"kernel_size {m.kernel_size} must be odd")
+    pooled = m.heatmap_size // (2 ** m.distillator_pools)
+    if pooled < m.kernel_size:
+        problems.append(f"{m.distillator_pools} pools shrink {m.heatmap_size} to {pooled} < "
+                        f"kernel_size {m.kernel_size}")
+    if not 1 <= m.encoder_stages <= 4:
+        problems.append("encoder_stages must be 1..4")
+    if cfg.train.clip_len < 2:
+        problems.append("clip_len must be at least 2")
+    if problems:
+        raise UserError(f"config {cfg.preset}: " + "; ".join(problems))
+    return cfg
+
+
+def tiny() -> Config:
+    return validate(Config(preset="tiny"))
+
+
+def mobile() -> Config:
+    return validate(Config(
+        preset="mobile",
+        model=ModelConfig(input_size=256, initializer_backbone="resnet34", initializer_width=1.0,
+                          deconv_filters=256, encoder_backbone="mobilenetv2", encoder_width=0.5,
+                          encoder_stages=3, feature_channels=32, kernel_size=5,
+                          distillator_filters=48, distillator_pools=3, matching="depthwise"),
+        train=TrainConfig(stage1_steps=60000, stage1_batch=32, stage1_lr=1e-3,
+                          stage2_steps=40000, stage2_batch=16, stage2_lr=1e-3, minutes=0,
+                          train_videos=2000, train_frames=40),
+    ))
+
+
+def r50() -> Config:
+    return validate(Config(
+        preset="r50",
+        model=ModelConfig(input_size=256, initializer_backbone="resnet50", initializer_width=1.0,
+                          deconv_filters=256, initializer_skips=False,
+                          encoder_backbone="resnet18", encoder_width=0.5, encoder_stages=3,
+                          feature_channels=64, kernel_size=7, distillator_filters=64,
+                          distillator_pools=3, matching="full", heatmap_prior=0),
+        train=TrainConfig(stage1_steps=140000, stage1_batch=32, stage1_lr=1e-3,
+                          stage2_steps=60000, stage2_batch=16, stage2_lr=1e-3, minutes=0,
+                          foreground_weight=0.0, train_videos=2000, train_frames=40),
+    ))
+
+
+PRESETS = {"tiny": tiny, "mobile": mobile, "r50": r50}
+
+
+def get_preset(name: str) -> Config:
+    if name not in PRESETS:
+        raise UserError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    return PRESETS[name]()
+
+
+def _build(cls, d: dict):
+    kw = {}
+    for f in dataclasses.fields(cls):
+        if f.name in d:
+            v = d[f.name]
+            kw[f.name] = tuple(v) if isinstance(v, list) else v
+    return cls(**kw)
+
+
+def config_from_dict(d: dict) -> Config:
+    return validate(Config(preset=d["preset"], model=_build(ModelConfig, d.get("model", {})),
+                           train=_build(TrainConfig, d.get("train", {})),
+                           mean=tuple(d.get("mean", Config.mean)),
+                           std=tuple(d.get("std", Config.std))))
+
+
+def load_config(path: str) -> Config:
+    try:
+        with open(path) as f:
+            return config_from_dict(json.load(f))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{path}: not a readable dkd_tf config ({e})") from None
+
+
+def with_overrides(cfg: Config, model: dict | None = None, train: dict | None = None) -> Config:
+    return validate(dataclasses.replace(
+        cfg, model=dataclasses.replace(cfg.model, **(model or {})),
+        train=dataclasses.replace(cfg.train, **(train or {}))))

@@ -1,0 +1,44 @@
+"""Where video records come from: the built-in synthetic set or prepared TFRecords.
+
+Returns plain video records (see pipeline.py) and the pipeline crop mode that suits them.
+"""
+from __future__ import annotations
+
+import os
+from typing import List, Tuple
+
+from ..errors import UserError
+from .synthetic import HELD_OUT_OFFSET, SyntheticVideos
+
+DATASETS = ("synthetic", "penn", "jhmdb")
+
+
+def check_data_dir(dataset: str, data: str | None) -> None:
+    """Fails early (before TensorFlow is imported) on a missing or unprepared data folder."""
+    if dataset == "synthetic":
+        return
+    if not data:
+        raise UserError(f"--dataset {dataset} needs --data DIR (the output of "
+                        f"`python -m dkd_tf.data.prepare {dataset} --root R --out DIR`)")
+    if not os.path.isdir(data):
+        raise UserError(f"{data}: data folder does not exist")
+    if not os.path.isfile(os.path.join(data, "summary.json")):
+        raise UserError(f"{data}: no summary.json here; run `python -m dkd_tf.data.prepare "
+                        f"{dataset} --root R --out {data}` first")
+
+
+def load_records(dataset: str, data: str | None, split: str, input_size: int,
+                 videos: int, frames: int, seed: int) -> Tuple[List[dict], str]:
+    """-> (records, crop mode). Synthetic: `videos` generated videos of `frames` frames
+    (the test split is a disjoint, held-out index range); real data: every video of that
+    split in the prepared TFRecords, cropped around the person box."""
+    if dataset == "synthetic":
+        gen = SyntheticVideos(input_size, frames, seed)
+        base = 0 if split == "train" else HELD_OUT_OFFSET
+        return [gen.video(base + i) for i in range(videos)], "frame"
+    from .tfrecords import read_videos
+
+    recs = list(read_videos(data, split))
+    if not recs:
+        raise UserError(f"{data}: the prepared data holds no {split} videos")
+    return recs, "box"

@@ -1,0 +1,63 @@
+"""One clear line, exit code 2: how every dkd_tf command reports bad input.
+
+Commands raise `UserError("<file>: <problem>")` for anything the user can fix; `run_cli`
+turns it into a single stderr line and exit code 2, so a user sees that line and nothing else.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Callable, Optional, Sequence
+
+
+class UserError(Exception):
+    """Bad input that the user can fix; the message names the file and the problem."""
+
+
+def quiet_libraries() -> None:
+    """Silences TensorFlow's C++ logs, oneDNN notices and OpenCV's logs (before importing)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+
+def import_tensorflow():
+    """Imports TensorFlow with its start-up chatter on fd 2 suppressed; returns the module.
+
+    TF's C++ side writes a few lines (absl's "All log messages before InitializeLog",
+    CUDA probing) straight to file descriptor 2 whatever TF_CPP_MIN_LOG_LEVEL says.
+    """
+    quiet_libraries()
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
+        tf.get_logger().setLevel("ERROR")
+        from tensorflow.python.util import deprecation
+
+        deprecation._PRINT_DEPRECATION_WARNINGS = False  # v1 profiler API used for FLOPs
+        tf.config.list_physical_devices()  # CUDA probing logs happen here, still muted
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return tf
+
+
+def run_cli(main: Callable[[Optional[Sequence[str]]], int],
+            argv: Optional[Sequence[str]] = None) -> int:
+    """Calls main(argv); a UserError becomes one 'error: ...' line on stderr and exit 2."""
+    try:
+        return main(argv)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

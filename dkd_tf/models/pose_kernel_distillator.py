@@ -1,0 +1,52 @@
+"""Pose kernel distillator Phi: (features f_t, heatmaps h_t) -> pose kernels k_t, one pass."""
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from .backbone import conv_bn
+
+
+class PoseKernelDistillator(layers.Layer):
+    """(features [B, m, n, C], heatmaps [B, m, n, K]) -> kernels.
+
+    concat -> 1x1 conv -> [3x3 conv, BN, ReLU, 2x2 max-pool] x pools -> conv 'valid' whose
+    size takes the pooled map to exactly S x S (pooling is what shrinks m x n to S x S, as in
+    the paper's 64 -> 31 -> 15 -> 7).
+      matching="full":      k [B, S, S, C, K]  (one S x S x C kernel per joint, the paper)
+      matching="depthwise": (k_dw [B, S, S, C], mix [B, C, K]): per-channel S x S kernels and
+                            a 1x1 channel-to-joint mixing, both distilled (several x cheaper).
+    """
+
+    def __init__(self, channels=32, num_joints=13, kernel_size=5, filters=48, pools=2,
+                 heatmap_size=32, matching="full", **kwargs):
+        super().__init__(**kwargs)
+        self.channels, self.num_joints, self.kernel_size = channels, num_joints, kernel_size
+        self.filters, self.pools, self.heatmap_size, self.matching = (filters, pools,
+                                                                      heatmap_size, matching)
+        self.inp = conv_bn(filters, 1)
+        self.stages = [keras.Sequential([conv_bn(filters, 3), layers.MaxPooling2D(2)])
+                       for _ in range(pools)]
+        pooled = heatmap_size // 2 ** pools
+        ksize = pooled - kernel_size + 1
+        out_ch = channels * num_joints if matching == "full" else channels
+        self.to_kernel = layers.Conv2D(out_ch, ksize, padding="valid")
+        if matching == "depthwise":
+            self.to_mix = layers.Dense(channels * num_joints)
+
+    def call(self, features, heatmaps, training=None):
+        x = self.inp(keras.ops.concatenate([features, heatmaps], axis=-1), training=training)
+        for stage in self.stages:
+            x = stage(x, training=training)
+        k = self.to_kernel(x)  # [B, S, S, C*K] or [B, S, S, C]
+        S, C, K = self.kernel_size, self.channels, self.num_joints
+        if self.matching == "full":
+            return keras.ops.reshape(k, (-1, S, S, C, K))
+        mix = self.to_mix(keras.ops.mean(x, axis=(1, 2)))
+        return k, keras.ops.reshape(mix, (-1, C, K))
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels,
+                "num_joints": self.num_joints, "kernel_size": self.kernel_size,
+                "filters": self.filters, "pools": self.pools,
+                "heatmap_size": self.heatmap_size, "matching": self.matching}

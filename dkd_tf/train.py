@@ -1,0 +1,204 @@
+"""`python -m dkd_tf.train`: train DKD (stage 1: P per frame; stage 2: adversarial tracking).
+
+With no arguments it trains the `tiny` preset on the built-in synthetic videos within about
+20 minutes on a 2-core CPU, then scores the held-out videos. The work directory (default
+runs/<preset>) holds config.json, checkpoints ckpt-N.*, TensorBoard logs (logs/), eval.json
+and eval_pck.png; rerunning the same command resumes from the latest checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+from typing import Optional, Sequence
+
+from .config import get_preset, with_overrides
+from .data.sources import DATASETS, check_data_dir
+from .errors import UserError, run_cli
+from .io_utils import atomic_write_json, ensure_writable_dir
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(prog="python -m dkd_tf.train", description=__doc__.split("\n")[0])
+    ap.add_argument("--preset", default="tiny", help="tiny | mobile | r50")
+    ap.add_argument("--workdir", default=None, help="default runs/<preset>")
+    ap.add_argument("--dataset", choices=DATASETS, default="synthetic")
+    ap.add_argument("--data", default=None, help="prepared TFRecords (penn / jhmdb)")
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="wall-time budget for both stages (0 = steps only)")
+    ap.add_argument("--stage1-steps", type=int, default=None)
+    ap.add_argument("--stage2-steps", type=int, default=None)
+    ap.add_argument("--batch", type=int, default=None, help="stage-2 clips per batch")
+    ap.add_argument("--no-adversarial", action="store_true", help="ablation: L_G only")
+    ap.add_argument("--finetune-initializer", action="store_true",
+                    help="train P in stage 2 too (default: frozen)")
+    ap.add_argument("--matching", choices=("full", "depthwise"), default=None)
+    ap.add_argument("--strategy", choices=("auto", "default", "multiworker"), default="auto")
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--no-eval", action="store_true", help="skip the final evaluation")
+    ap.add_argument("--eval-videos", type=int, default=None)
+    return ap.parse_args(argv)
+
+
+def resolve_config(a):
+    cfg = get_preset(a.preset)
+    train = {}
+    for key, val in (("minutes", a.minutes), ("stage1_steps", a.stage1_steps),
+                     ("stage2_steps", a.stage2_steps), ("stage2_batch", a.batch),
+                     ("seed", a.seed), ("eval_videos", a.eval_videos)):
+        if val is not None:
+            if isinstance(val, (int, float)) and val < 0:
+                raise UserError(f"--{key.replace('_', '-')} must not be negative (got {val})")
+            train[key] = val
+    if a.no_adversarial:
+        train["adversarial"] = False
+    if a.finetune_initializer:
+        train["finetune_initializer"] = True
+    model = {"matching": a.matching} if a.matching else {}
+    return with_overrides(cfg, model=model, train=train)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    a = parse_args(argv)
+    cfg = resolve_config(a)
+    check_data_dir(a.dataset, a.data)
+    workdir = ensure_writable_dir(a.workdir or os.path.join("runs", cfg.preset))
+    if a.dataset == "penn" or a.dataset == "synthetic":
+        nj = 13
+    else:
+        nj = 15
+    if nj != cfg.model.num_joints:
+        cfg = with_overrides(cfg, model={"num_joints": nj})
+
+    from .trainer import Trainer, _check_workdir_config, make_strategy, tf
+
+    _check_workdir_config(workdir, cfg)
+    cfg_path = os.path.join(workdir, "config.json")
+    if not os.path.exists(cfg_path):
+        atomic_write_json(cfg_path, cfg.to_dict())
+    t = cfg.train
+    strategy = make_strategy(a.strategy)
+    trainer = Trainer(cfg, workdir, strategy, adversarial=t.adversarial)
+    start = trainer.restore()
+    if start:
+        print(f"resuming from step {start} ({trainer.elapsed.numpy() / 60:.1f} min trained)",
+              file=sys.stderr)
+    total = t.stage1_steps + t.stage2_steps
+    if start < total:
+        run_training(trainer, cfg, a, start)
+    if a.no_eval:
+        return 0
+    return final_evaluation(trainer, cfg, a, workdir)
+
+
+def run_training(trainer, cfg, a, start):
+    from .progress import progress_bar
+    from .trainer import tf
+    from .training_data import train_pipelines
+
+    t = cfg.train
+    pipe1, pipe2 = train_pipelines(cfg, a.dataset, a.data)
+    strategy = trainer.strategy
+    ds1 = strategy.experimental_distribute_dataset(
+        pipe1.dataset(t.stage1_batch, seed=t.seed * 1000 + start, squeeze_time=True))
+    ds2 = strategy.experimental_distribute_dataset(
+        pipe2.dataset(t.stage2_batch, seed=t.seed * 1000 + start + 1))
+    step1, step2 = trainer.build_steps(t.stage1_batch, t.stage2_batch)
+    writer = tf.summary.create_file_writer(os.path.join(trainer.workdir, "logs"))
+    budget = t.minutes * 60.0 if t.minutes else float("inf")
+    # stage 1 gets half of the time budget, stage 2 the rest
+    stage_budget = {1: budget * 0.5, 2: budget}
+    total = t.stage1_steps + t.stage2_steps
+    step = start
+    bar = progress_bar(total=total, initial=start, desc="train", unit="step")
+    it1, it2 = iter(ds1), iter(ds2)
+    last_save = time.perf_counter()
+    try:
+        while step < total:
+            stage = 1 if step < t.stage1_steps else 2
+            t0 = time.perf_counter()
+            if stage == 1:
+                lp, la = step1(next(it1))
+                vals = {"stage1/heatmap_loss": lp, "stage1/encoder_aux_loss": la}
+                main_loss = lp
+            else:
+                lg, efg, er, ef, bal, conv = step2(next(it2))
+                vals = {"stage2/L_G": lg, "stage2/adv_fake_G": efg, "stage2/D_real": er,
+                        "stage2/D_fake": ef, "stage2/began_k": trainer.k,
+                        "stage2/began_balance": bal, "stage2/began_convergence": conv}
+                main_loss = lg
+            loss_value = float(main_loss)
+            if not (loss_value == loss_value) or loss_value in (float("inf"), float("-inf")):
+                raise UserError(f"{trainer.workdir}: training loss became {loss_value} at step "
+                                f"{step + 1}; stopped (checkpoints up to step "
+                                f"{trainer.manager.latest_checkpoint or 'none'} kept)")
+            step += 1
+            trainer.step.assign(step)
+            trainer.elapsed.assign_add(time.perf_counter() - t0)
+            bar.update(1)
+            if step % t.log_every == 0 or step == total:
+                opt = trainer.opt1 if stage == 1 else trainer.opt2
+                with writer.as_default(step=step):
+                    for k, v in vals.items():
+                        tf.summary.scalar(k, v)
+                    tf.summary.scalar(f"stage{stage}/learning_rate",
+                                      opt.learning_rate if not callable(opt.learning_rate)
+                                      else opt.learning_rate(opt.iterations))
+                    tf.summary.scalar("elapsed_minutes", trainer.elapsed / 60.0)
+                bar.set_postfix(stage=stage, loss=f"{loss_value:.4f}",
+                                k=f"{float(trainer.k):.3f}" if stage == 2 else "-")
+            el = float(trainer.elapsed.numpy())
+            if stage == 1 and el > stage_budget[1] and step < t.stage1_steps:
+                bar.write(f"stage 1 time budget used at step {step}; moving to stage 2")
+                bar.update(t.stage1_steps - step)
+                step = t.stage1_steps
+                trainer.step.assign(step)
+            if stage == 2 and el > stage_budget[2] and step < total:
+                bar.write(f"time budget ({t.minutes} min) used at step {step}; stopping")
+                bar.update(total - step)
+                step = total
+                trainer.step.assign(step)
+            if (step % t.checkpoint_every == 0 or step in (t.stage1_steps, total)
+                    or time.perf_counter() - last_save > 120):
+                trainer.save()
+                last_save = time.perf_counter()
+    finally:
+        bar.close()
+        writer.flush()
+    trainer.save()
+
+
+def final_evaluation(trainer, cfg, a, workdir) -> int:
+    from .evaluate import evaluate_model, format_table, plot_curves
+    from .flops import dkd_flops
+    from .training_data import eval_records_and_pipeline
+    from .trainer import tf
+
+    recs, pipe = eval_records_and_pipeline(cfg, a.dataset, a.data)
+    t0 = time.perf_counter()
+    res = evaluate_model(trainer.model, recs, pipe, count_all=(a.dataset == "jhmdb"))
+    fl = dkd_flops(trainer.model)
+    res["flops"] = {"initializer": fl["initializer"], "tracked": fl["tracked"],
+                    "encoder": fl["encoder"], "match": fl["match"]}
+    res.update(preset=cfg.preset, checkpoint_step=int(trainer.step.numpy()), dataset=a.dataset,
+               train_minutes=float(trainer.elapsed.numpy()) / 60.0)
+    atomic_write_json(os.path.join(workdir, "eval.json"), res)
+    plot_curves(res, os.path.join(workdir, "eval_pck.png"))
+    with tf.summary.create_file_writer(os.path.join(workdir, "logs")).as_default(
+            step=int(trainer.step.numpy())):
+        tf.summary.scalar("eval/pck_dkd", res["dkd"]["pck"])
+        tf.summary.scalar("eval/pck_initializer_every_frame",
+                          res["initializer_every_frame"]["pck"])
+    print(f"held-out {a.dataset} videos: {res['videos']} x {res['frames_per_video']} frames "
+          f"(evaluated in {time.perf_counter() - t0:.0f} s)")
+    print(format_table(res))
+    print(f"FLOPs per frame: initializer {fl['initializer'] / 1e9:.3f} G, tracked "
+          f"{fl['tracked'] / 1e9:.3f} G ({fl['initializer'] / fl['tracked']:.1f}x fewer)")
+    print(f"results: {os.path.join(workdir, 'eval.json')}, {os.path.join(workdir, 'eval_pck.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
