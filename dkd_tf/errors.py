@@ -17,7 +17,6 @@ class UserError(Exception):
 def quiet_libraries() -> None:
     """Silences TensorFlow's C++ logs, oneDNN notices and OpenCV's logs (before importing)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")

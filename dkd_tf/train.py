@@ -35,11 +35,34 @@ def parse_args(argv):
     ap.add_argument("--finetune-initializer", action="store_true",
                     help="train P in stage 2 too (default: frozen)")
     ap.add_argument("--matching", choices=("full", "depthwise"), default=None)
+    ap.add_argument("--init-from", default=None, metavar="WORKDIR",
+                    help="start stage 2 from another run's stage-1 snapshot (ablations)")
     ap.add_argument("--strategy", choices=("auto", "default", "multiworker"), default="auto")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--no-eval", action="store_true", help="skip the final evaluation")
     ap.add_argument("--eval-videos", type=int, default=None)
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="override any config field, e.g. --set model.input_size=64 "
+                         "--set train.train_videos=8 (repeatable)")
     return ap.parse_args(argv)
+
+
+def _parse_sets(items):
+    """['model.input_size=64', ...] -> ({'input_size': 64}, {...}) with JSON-typed values."""
+    import json
+
+    out = {"model": {}, "train": {}}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        section, _, name = key.partition(".")
+        if not sep or section not in out or not name:
+            raise UserError(f"--set {item!r}: expected model.KEY=VALUE or train.KEY=VALUE")
+        try:
+            val = json.loads(raw)
+        except ValueError:
+            val = raw
+        out[section][name] = tuple(val) if isinstance(val, list) else val
+    return out["model"], out["train"]
 
 
 def resolve_config(a):
@@ -57,7 +80,13 @@ def resolve_config(a):
     if a.finetune_initializer:
         train["finetune_initializer"] = True
     model = {"matching": a.matching} if a.matching else {}
-    return with_overrides(cfg, model=model, train=train)
+    set_model, set_train = _parse_sets(a.set)
+    model.update(set_model)
+    train.update(set_train)
+    try:
+        return with_overrides(cfg, model=model, train=train)
+    except TypeError as e:  # an unknown field name
+        raise UserError(f"--set: {e}") from None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -82,7 +111,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     strategy = make_strategy(a.strategy)
     trainer = Trainer(cfg, workdir, strategy, adversarial=t.adversarial)
     start = trainer.restore()
-    if start:
+    if not start and a.init_from:
+        start = trainer.init_from(a.init_from)
+        print(f"starting from the stage-1 snapshot of {a.init_from} (step {start})",
+              file=sys.stderr)
+    elif start:
         print(f"resuming from step {start} ({trainer.elapsed.numpy() / 60:.1f} min trained)",
               file=sys.stderr)
     total = t.stage1_steps + t.stage2_steps
@@ -95,7 +128,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def run_training(trainer, cfg, a, start):
     from .progress import progress_bar
-    from .trainer import tf
+    from .trainer import cosine_lr, tf
     from .training_data import train_pipelines
 
     t = cfg.train
@@ -119,6 +152,17 @@ def run_training(trainer, cfg, a, start):
         while step < total:
             stage = 1 if step < t.stage1_steps else 2
             t0 = time.perf_counter()
+            el = float(trainer.elapsed.numpy())
+            if stage == 1:
+                progress = max(step / max(1, t.stage1_steps), el / stage_budget[1])
+                trainer.opt1.learning_rate = cosine_lr(t.stage1_lr, progress)
+            else:
+                if trainer.stage2_start.numpy() < 0:
+                    trainer.stage2_start.assign(el)
+                s2_el = el - float(trainer.stage2_start.numpy())
+                progress = max((step - t.stage1_steps) / max(1, t.stage2_steps),
+                               s2_el / max(1e-9, stage_budget[2] - float(trainer.stage2_start.numpy())))
+                trainer.opt2.learning_rate = cosine_lr(t.stage2_lr, progress)
             if stage == 1:
                 lp, la = step1(next(it1))
                 vals = {"stage1/heatmap_loss": lp, "stage1/encoder_aux_loss": la}
@@ -143,9 +187,7 @@ def run_training(trainer, cfg, a, start):
                 with writer.as_default(step=step):
                     for k, v in vals.items():
                         tf.summary.scalar(k, v)
-                    tf.summary.scalar(f"stage{stage}/learning_rate",
-                                      opt.learning_rate if not callable(opt.learning_rate)
-                                      else opt.learning_rate(opt.iterations))
+                    tf.summary.scalar(f"stage{stage}/learning_rate", opt.learning_rate)
                     tf.summary.scalar("elapsed_minutes", trainer.elapsed / 60.0)
                 bar.set_postfix(stage=stage, loss=f"{loss_value:.4f}",
                                 k=f"{float(trainer.k):.3f}" if stage == 2 else "-")
@@ -164,6 +206,8 @@ def run_training(trainer, cfg, a, start):
                     or time.perf_counter() - last_save > 120):
                 trainer.save()
                 last_save = time.perf_counter()
+                if step == t.stage1_steps:
+                    trainer.snapshot_stage1()
     finally:
         bar.close()
         writer.flush()

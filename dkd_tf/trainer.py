@@ -66,10 +66,9 @@ class Trainer:
             z = tf.zeros((1, m.input_size, m.input_size, 3))
             zh = tf.zeros((1, hs, hs, m.num_joints))
             self.disc(z, zh, z, zh)
-            self.opt1 = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
-                t.stage1_lr, max(1, t.stage1_steps), alpha=0.02))
-            self.opt2 = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
-                t.stage2_lr, max(1, t.stage2_steps), alpha=0.02))
+            # learning rates are set every step from the stage's progress (`cosine_lr`)
+            self.opt1 = keras.optimizers.Adam(t.stage1_lr)
+            self.opt2 = keras.optimizers.Adam(t.stage2_lr)
             self.optd = keras.optimizers.Adam(t.stage2_lr * 0.5, beta_1=0.5)
             self.vars1 = (self.model.initializer.trainable_variables
                           + self.model.encoder.trainable_variables
@@ -85,10 +84,12 @@ class Trainer:
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.k = tf.Variable(0.0, trainable=False, name="began_k")
             self.elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="elapsed")
+            self.stage2_start = tf.Variable(-1.0, dtype=tf.float64, trainable=False,
+                                            name="stage2_start")
         self.ckpt = tf.train.Checkpoint(model=self.model, aux_head=self.aux_head,
                                         discriminator=self.disc, opt1=self.opt1, opt2=self.opt2,
                                         optd=self.optd, step=self.step, began_k=self.k,
-                                        elapsed=self.elapsed)
+                                        elapsed=self.elapsed, stage2_start=self.stage2_start)
         self.manager = tf.train.CheckpointManager(self.ckpt, workdir, max_to_keep=3)
 
     # ---- checkpoints -------------------------------------------------------------------
@@ -105,6 +106,42 @@ class Trainer:
 
     def save(self) -> str:
         return self.manager.save(checkpoint_number=int(self.step.numpy()))
+
+    def snapshot_stage1(self) -> str:
+        """Keeps the end-of-stage-1 checkpoint in <workdir>/stage1/ (the manager rotates the
+        others away), so ablations can start stage 2 from the same P (--init-from)."""
+        import shutil
+
+        src = self.manager.latest_checkpoint
+        dst_dir = os.path.join(self.workdir, "stage1")
+        tmp = dst_dir + ".partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        for name in os.listdir(self.workdir):
+            if name.startswith(os.path.basename(src) + "."):
+                shutil.copy2(os.path.join(self.workdir, name), tmp)
+        shutil.rmtree(dst_dir, ignore_errors=True)
+        os.replace(tmp, dst_dir)
+        return os.path.join(dst_dir, os.path.basename(src))
+
+    def init_from(self, other_workdir: str) -> int:
+        """Starts this run from another run's stage-1 snapshot (same model config)."""
+        other = load_config(os.path.join(other_workdir, "config.json"))
+        if other.model != self.cfg.model:
+            raise UserError(f"{other_workdir}: --init-from needs a run of the same model config")
+        import glob
+
+        index = sorted(glob.glob(os.path.join(other_workdir, "stage1", "ckpt-*.index")))
+        path = index[-1][:-len(".index")] if index else None
+        if not path:
+            raise UserError(f"{other_workdir}/stage1: no stage-1 snapshot to start from")
+        try:
+            self.ckpt.restore(path).assert_existing_objects_matched()
+        except Exception as e:
+            raise UserError(f"{path}: cannot restore ({type(e).__name__})") from None
+        self.k.assign(0.0)
+        self.save()
+        return int(self.step.numpy())
 
     # ---- steps -------------------------------------------------------------------------
     def _reduce(self, per_replica):
@@ -184,6 +221,15 @@ class Trainer:
             return lg, efg, er, ef, balance, conv
 
         return step1, step2
+
+
+def cosine_lr(base: float, progress: float, alpha: float = 0.02) -> float:
+    """Cosine decay from base to alpha * base over progress 0..1.
+
+    progress is the larger of the stage's step fraction and its time-budget fraction, so a
+    run cut short by --minutes still ends its schedule at a low learning rate."""
+    p = min(max(progress, 0.0), 1.0)
+    return base * (alpha + (1 - alpha) * 0.5 * (1 + math.cos(math.pi * p)))
 
 
 def open_workdir_for_eval(workdir: str):

@@ -26,11 +26,12 @@ def crop_matrix(center, box_size: float, out_size: int, rotation_deg: float = 0.
 
 def letterbox_matrix(frame_hw, out_size: int) -> np.ndarray:
     """The manifest's letterbox: scale s = min(out/w, out/h), resized frame centred with
-    offset ((out - round(w s)) // 2, (out - round(h s)) // 2); as an affine matrix."""
+    offset ((out - round(w s)) // 2, (out - round(h s)) // 2), round half up (as the edge
+    runtime rounds; Python's round() would take 66.5 to 66); as an affine matrix."""
     h, w = frame_hw
     s = min(out_size / w, out_size / h)
-    ox = (out_size - int(round(w * s))) // 2
-    oy = (out_size - int(round(h * s))) // 2
+    ox = (out_size - int(np.floor(w * s + 0.5))) // 2
+    oy = (out_size - int(np.floor(h * s + 0.5))) // 2
     return np.array([[s, 0.0, ox], [0.0, s, oy]])
 
 

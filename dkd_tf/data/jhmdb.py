@@ -7,7 +7,9 @@ Layout under root:
                                                          may be absent; they are not read)
   puppet_mask/<action>/<clip>/puppet_mask.mat            `part_mask` H x W x T (optional)
   sub_splits/<action>_test_split_<n>.txt                 lines `<clip>.avi 1|2` (1 train,
-                                                         2 test), n = 1, 2, 3
+                                                         2 test), n = 1, 2, 3 (the name
+                                                         <action>_test_split<n>.txt is
+                                                         accepted too)
 Only actions with a split file for the chosen split are read; other actions, puppet_mask/
 and scale/viewpoint may be absent.
 
@@ -57,11 +59,23 @@ def check_root(root: str, split: int = 1) -> List[str]:
             raise UserError(f"{root}: not a JHMDB root (no {sub}/ folder; expected "
                             "Rename_Images/, joint_positions/ and sub_splits/)")
     folder = os.path.join(root, "sub_splits")
-    suffix = f"_test_split_{split}.txt"
-    files = sorted(f for f in os.listdir(folder) if f.endswith(suffix) and len(f) > len(suffix))
+    files, actions = [], {}
+    for f in sorted(os.listdir(folder)):
+        mt = _split_re(split).match(f)
+        if mt:
+            if mt.group(1) in actions:
+                raise UserError(f"{folder}: two split-{split} files for action {mt.group(1)}: "
+                                f"{actions[mt.group(1)]} and {f}")
+            actions[mt.group(1)] = f
+            files.append(os.path.join(folder, f))
     if not files:
-        raise UserError(f"{folder}: no *{suffix} files for split {split}")
-    return [os.path.join(folder, f) for f in files]
+        raise UserError(f"{folder}: no *_test_split_{split}.txt files for split {split}")
+    return files
+
+
+def _split_re(split: int) -> re.Pattern:
+    """<action>_test_split_<n>.txt (Sub-JHMDB); <action>_test_split<n>.txt (JHMDB's style)."""
+    return re.compile(rf"^(.+)_test_split_?{split}\.txt$")
 
 
 def read_split_file(path: str) -> List[Tuple[str, str]]:
@@ -91,7 +105,7 @@ def list_videos(root: str, split: int = 1) -> List[Tuple[str, str, str, str]]:
     """[(action, clip, "train" | "test", split file)] sorted by action, clip."""
     out, seen = [], set()
     for path in check_root(root, split):
-        action = os.path.basename(path)[: -len(f"_test_split_{split}.txt")]
+        action = _split_re(split).match(os.path.basename(path)).group(1)
         for clip, side in read_split_file(path):
             if (action, clip) in seen:
                 raise UserError(f"{path}: clip {clip} is listed twice")
@@ -203,10 +217,8 @@ def read_all(root: str, split: int = 1, progress: bool = False) -> List[dict]:
 
     clips = list_videos(root, split)
     bar = progress_bar(clips, total=len(clips), desc="labels", unit="clip", disable=not progress)
+    bar.leave = False  # transient: the caller reports; on error the error line stands alone
     try:
         return [read_clip(root, a, c, s, listed_in=f) for a, c, s, f in bar]
-    except BaseException:
-        bar.leave = False
-        raise
     finally:
         bar.close()

@@ -289,8 +289,9 @@ def read_label(path: str, frames_root: Optional[str] = None) -> dict:
     where = ("" if n_dir is None else f", as many as the frames folder holds" if n_dir == T
              else f" (the frames folder holds {n_dir})")
     if nframes != T:
+        unchecked = " (frames folder not checked)" if n_dir is None else ""
         repairs.append(f"nframes is {nframes} but x/y/visibility have {T} rows{where}; "
-                       f"using {T} frames" + (" (frames folder not checked)" if n_dir is None else ""))
+                       f"using {T} frames{unchecked}")
     if int(dims[2]) != T and int(dims[2]) != nframes:
         repairs.append(f"the frame count in 'dimensions' is {int(dims[2])} but x/y/visibility "
                        f"have {T} rows; using {T} frames")
@@ -331,10 +332,8 @@ def read_all(root: str, progress: bool = False) -> List[dict]:
     paths = list_videos(root)
     frames_root = os.path.join(os.path.abspath(root), "frames")
     bar = progress_bar(paths, total=len(paths), desc="labels", unit="file", disable=not progress)
+    bar.leave = False  # transient: the caller reports; on error the error line stands alone
     try:
         return [read_label(p, frames_root) for p in bar]
-    except BaseException:
-        bar.leave = False  # erase the bar: the error line alone is what the user sees
-        raise
     finally:
         bar.close()

@@ -5,7 +5,8 @@ crops them with one clip-consistent augmentation (scale, rotation, horizontal fl
 swap, colour jitter), builds Gaussian targets with the codec, and feeds tf.data.
 
 A video record: {"joints" [T, K, 2] frame pixels, "visible" [T, K] bool, "bbox" [T, 4],
-and either "frames" uint8 [T, H, W, 3] RGB or "encoded" [T] JPEG/PNG bytes}.
+and either "frames" uint8 [T, H, W, 3] RGB or "frames_encoded" [T] JPEG/PNG bytes, decoded
+on demand so a whole real data set never has to fit in memory}.
 A sample: image float32 [T, S, S, 3] normalised, target [T, m, m, K], weight [T, K]
 (1 for visible in-crop joints), plus for evaluation joints [T, K, 2] in crop pixels and the
 crop matrix [2, 3].
@@ -27,7 +28,7 @@ def frame_of(rec: dict, t: int) -> np.ndarray:
     """Frame t of a record as uint8 [H, W, 3] RGB."""
     if "frames" in rec:
         return rec["frames"][t]
-    img = cv2.imdecode(np.frombuffer(rec["encoded"][t], np.uint8), cv2.IMREAD_COLOR)
+    img = cv2.imdecode(np.frombuffer(rec["frames_encoded"][t], np.uint8), cv2.IMREAD_COLOR)
     if img is None:
         raise ValueError(f"{rec.get('name', '?')}: frame {t} does not decode")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

@@ -38,7 +38,7 @@ def load_records(dataset: str, data: str | None, split: str, input_size: int,
         return [gen.video(base + i) for i in range(videos)], "frame"
     from .tfrecords import read_videos
 
-    recs = list(read_videos(data, split))
+    recs = list(read_videos(data, split, decode_frames=False))
     if not recs:
         raise UserError(f"{data}: the prepared data holds no {split} videos")
     return recs, "box"

@@ -16,7 +16,8 @@ Readers:
       [T, H, W, 3] RGB, joints float32 [T, K, 2], visible bool [T, K], bbox float32 [T, 4],
       name, action, split, dataset, view (str), image_size (H, W).
   video_dataset(dir, split) -> tf.data.Dataset of dicts of tensors with the same keys
-      (frames uint8 [T, H, W, 3]; image_size int32 [2]; strings as tf.string).
+      (frames uint8 [T, H, W, 3], decoded in the graph with the same pixels as read_videos;
+      image_size int32 [2]; strings as tf.string).
   read_summary(dir) -> the summary dict.
 """
 from __future__ import annotations
@@ -169,22 +170,27 @@ def shard_files(dir_or_pattern: str, split: Optional[str] = None) -> List[str]:
 
 def read_videos(dir_or_pattern: str, split: Optional[str] = None,
                 decode_frames: bool = True) -> Iterator[dict]:
-    """Iterates over the videos of a split, in shard order (records: module docs)."""
+    """An iterator over the videos of a split, in shard order (records: module docs). The
+    shard files are looked up now (UserError here if there are none); read as iterated."""
     files = shard_files(dir_or_pattern, split)
-    if not files:
-        return
-    tf = import_tensorflow()
-    for path in files:
-        try:
-            for raw in tf.data.TFRecordDataset(path):
-                yield decode_video(raw.numpy(), decode_frames, where=path)
-        except (tf.errors.DataLossError, tf.errors.NotFoundError) as e:
-            msg = (str(e.message).strip().splitlines() or ["corrupt"])[0]
-            raise UserError(f"{path}: unreadable TFRecord ({msg})") from None
+
+    def videos():
+        if not files:
+            return
+        tf = import_tensorflow()
+        for path in files:
+            try:
+                for raw in tf.data.TFRecordDataset(path):
+                    yield decode_video(raw.numpy(), decode_frames, where=path)
+            except (tf.errors.DataLossError, tf.errors.NotFoundError) as e:
+                msg = (str(e.message).strip().splitlines() or ["corrupt"])[0]
+                raise UserError(f"{path}: unreadable TFRecord ({msg})") from None
+
+    return videos()
 
 
 def video_dataset(directory: str, split: str, decode_frames: bool = True):
-    """A tf.data.Dataset of videos (module docs); frames decoded with tf.io.decode_image.
+    """A tf.data.Dataset of videos (module docs); frames decoded in the graph.
     With decode_frames=False, "frames_encoded" (tf.string [T]) replaces "frames"."""
     tf = import_tensorflow()
     files = shard_files(directory, split)
@@ -207,10 +213,15 @@ def video_dataset(directory: str, split: str, decode_frames: bool = True):
         out["visible"] = tf.reshape(tf.sparse.to_dense(s["visible"]), [T, K]) > 0
         out["bbox"] = s["bbox"]
         if decode_frames:
-            frames = tf.map_fn(
-                lambda b: tf.io.decode_image(b, channels=3, dtype=tf.uint8,
-                                             expand_animations=False),
-                s["image/encoded"], fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+            spec = tf.TensorSpec([None, None, 3], tf.uint8)
+            enc = s["image/encoded"]
+            # INTEGER_ACCURATE: the same pixels as OpenCV's decoder (read_videos)
+            frames = tf.cond(
+                tf.equal(c["image_format"], "jpeg"),
+                lambda: tf.map_fn(lambda b: tf.io.decode_jpeg(
+                    b, channels=3, dct_method="INTEGER_ACCURATE"), enc, fn_output_signature=spec),
+                lambda: tf.map_fn(lambda b: tf.io.decode_png(b, channels=3), enc,
+                                  fn_output_signature=spec))
             out["frames"] = tf.ensure_shape(tf.reshape(frames, [T, H, W, 3]),
                                             [None, None, None, 3])
         else:

@@ -21,7 +21,9 @@ class DKD(keras.Model):
       track_step(features_prev, heatmaps_prev, image) -> (features, heatmaps)
       match(features_prev, heatmaps_prev, features)   -> heatmaps  (Phi then the correlation)
     With heatmap_prior > 0 a learned per-joint S x S depthwise conv of h_t is added to the
-    correlation (a location prior; a named departure from the paper, 0 turns it off).
+    correlation (a location prior; a named departure from the paper, 0 turns it off). With
+    normalize_heatmaps, h_t is divided by its per-joint peak (after ReLU) before Phi and the
+    prior (a named departure: it stopped the first-tracked-frame drop and the drift).
     """
 
     def __init__(self, model_config: dict | None = None, **kwargs):
@@ -52,6 +54,11 @@ class DKD(keras.Model):
                 self.initializer(image, training=p_train))
 
     def match(self, features_prev, heatmaps_prev, features, training=None):
+        if self.cfg.normalize_heatmaps:
+            # per-joint peak normalisation: Phi sees the same amplitude whether h_t came from
+            # P or from the tracker, so amplitudes can neither fade nor blow up over frames
+            pos = ops.relu(heatmaps_prev)
+            heatmaps_prev = pos / (ops.max(pos, axis=(1, 2), keepdims=True) + 1e-3)
         kernels = self.distillator(features_prev, heatmaps_prev, training=training)
         h = self.dynamic_conv(kernels, features)
         if self.prior is not None:

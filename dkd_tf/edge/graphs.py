@@ -1,0 +1,190 @@
+"""The three edge graphs of a DKD model: frozen, batch 1, fixed shapes, named by role.
+
+  pose_initializer  image [1, H, W, 3]                              -> heatmaps [1, m, n, K]
+  frame_encoder     image [1, H, W, 3]                              -> features [1, m, n, C]
+  dynamic_conv      features_prev [1, m, n, C], heatmaps_prev [1, m, n, K],
+                    features [1, m, n, C]                           -> heatmaps [1, m, n, K]
+                    (= DKD.match: Phi distils kernels from the previous frame, the
+                    per-joint dynamic correlation matches them against this frame)
+
+Each graph is traced from the model's own per-frame functions (P, F, DKD.match), its
+variables frozen to constants, and wrapped in a tf.function whose argument and output names
+are the roles, so the converted model's SignatureDef names every tensor by its role.
+
+Three layer formulations convert to TFLite graphs that the GPU delegate rejects or computes
+wrongly; while tracing, `edge_rewrites` swaps them for exact equivalents (checked by the
+parity tests; measured with ../shared/tools/gpu_check on LiteRT 2.3):
+  DynamicConv     the converter folds reshape -> BATCH_MATMUL -> reshape into one
+                  *broadcasting* [1, m, n, S*S*C] x [1, S*S*C, K] BATCH_MATMUL, which the
+                  LiteRT GPU path computes wrongly (max |gpu - cpu| = 100% of the output);
+                  reshaping each shifted slice to [1, m*n, C] before the concatenation keeps
+                  a rank-3, non-broadcasting BATCH_MATMUL (same values, bit for bit).
+  UpSampling2D    Keras lowers nearest x2 to ExpandDims/Tile/Reshape through 5-D tensors
+                  (GPU: "Tensor dimensions must be less than 5"); RESIZE_NEAREST_NEIGHBOR
+                  gives identical values.
+  ReLU after Conv2DTranspose + BatchNormalization: the converter folds BN into the
+                  transposed conv's bias and fuses the ReLU, giving TRANSPOSE_CONV version
+                  4, which the LiteRT GPU delegate does not take (max version 3);
+                  x - min(x, 0) is the same function and stays a separate op.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Dict, Iterator, Tuple
+
+from ..errors import import_tensorflow
+
+tf = import_tensorflow()
+import keras  # noqa: E402  (after TensorFlow's quiet import)
+from tensorflow.python.framework.convert_to_constants import (  # noqa: E402
+    convert_variables_to_constants_v2)
+
+from ..models.dynamic_conv import DynamicConv  # noqa: E402
+
+GRAPHS = ("pose_initializer", "frame_encoder", "dynamic_conv")
+Shape = Tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """One graph's I/O: (role, shape) pairs; every tensor is float32."""
+
+    name: str
+    inputs: Tuple[Tuple[str, Shape], ...]
+    outputs: Tuple[Tuple[str, Shape], ...]
+
+
+def graph_specs(model_cfg) -> Dict[str, GraphSpec]:
+    """The fixed batch-1 shapes of the three graphs for a ModelConfig."""
+    s, m = model_cfg.input_size, model_cfg.heatmap_size
+    C, K = model_cfg.feature_channels, model_cfg.num_joints
+    img, feat, heat = (1, s, s, 3), (1, m, m, C), (1, m, m, K)
+    return {
+        "pose_initializer": GraphSpec("pose_initializer", (("image", img),),
+                                      (("heatmaps", heat),)),
+        "frame_encoder": GraphSpec("frame_encoder", (("image", img),), (("features", feat),)),
+        "dynamic_conv": GraphSpec("dynamic_conv", (("features_prev", feat),
+                                                   ("heatmaps_prev", heat),
+                                                   ("features", feat)),
+                                  (("heatmaps", heat),)),
+    }
+
+
+# ---- GPU-friendly equivalents (module docs) ------------------------------------------
+def _edge_dynamic_conv(layer: DynamicConv):
+    def call(kernels, features):
+        S = layer.kernel_size
+        m, n, C = features.shape[1], features.shape[2], features.shape[3]
+        scale = 1.0 / float(S * S * C) ** 0.5
+        flat = [tf.reshape(sl, (-1, m * n, C)) for sl in layer._shifted(features)]
+        if layer.matching == "full":
+            K = kernels.shape[-1]
+            cols = tf.concat(flat, axis=-1)  # [B, m*n, S*S*C], same order as the layer's
+            w = tf.reshape(kernels, (-1, S * S * C, K)) * scale
+            return tf.reshape(tf.matmul(cols, w), (-1, m, n, K))
+        k_dw, mix = kernels
+        K = mix.shape[-1]
+        acc = None
+        for i, sl in enumerate(flat):
+            u, v = divmod(i, S)
+            term = sl * tf.reshape(k_dw[:, u:u + 1, v:v + 1, :], (-1, 1, C))
+            acc = term if acc is None else acc + term
+        return tf.reshape(tf.matmul(acc, mix * scale), (-1, m, n, K))
+    return call
+
+
+def _edge_upsampling(layer):
+    def call(inputs):
+        fy, fx = layer.size
+        h, w = inputs.shape[1], inputs.shape[2]
+        return tf.image.resize(inputs, (h * fy, w * fx), method="nearest")
+    return call
+
+
+def _edge_relu(inputs):
+    return inputs - tf.minimum(inputs, tf.zeros_like(inputs))
+
+
+def _plain_relu(layer) -> bool:
+    return (layer.max_value is None and not float(layer.negative_slope)
+            and not float(layer.threshold))
+
+
+def _rewrites(model) -> Iterator[Tuple[keras.layers.Layer, object]]:
+    """(layer, replacement call) for every layer of the model that needs one."""
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, DynamicConv):
+            yield layer, _edge_dynamic_conv(layer)
+        elif (isinstance(layer, keras.layers.UpSampling2D) and layer.interpolation == "nearest"
+              and layer.data_format == "channels_last"):
+            yield layer, _edge_upsampling(layer)
+        elif isinstance(layer, keras.Sequential):
+            seq = list(layer.layers)
+            for i, sub in enumerate(seq):
+                if not (isinstance(sub, keras.layers.ReLU) and _plain_relu(sub)):
+                    continue
+                j = i - 1
+                while j >= 0 and isinstance(seq[j], keras.layers.BatchNormalization):
+                    j -= 1
+                if j >= 0 and isinstance(seq[j], keras.layers.Conv2DTranspose):
+                    yield sub, _edge_relu
+
+
+@contextlib.contextmanager
+def edge_rewrites(model):
+    """Within the block, the layers named in the module docs compute through their
+    GPU-friendly equivalents (instance-level `call`, restored on exit)."""
+    patched = []
+    try:
+        for layer, call in _rewrites(model):
+            if "call" not in layer.__dict__:
+                layer.__dict__["call"] = call
+                patched.append(layer)
+        yield [type(layer).__name__ for layer in patched]
+    finally:
+        for layer in patched:
+            layer.__dict__.pop("call", None)
+
+
+# ---- tracing -------------------------------------------------------------------------
+def _per_frame_function(model, name):
+    if name == "pose_initializer":
+        return lambda image: model.initializer(image, training=False)
+    if name == "frame_encoder":
+        return lambda image: model.encoder(image, training=False)
+    return lambda features_prev, heatmaps_prev, features: model.match(
+        features_prev, heatmaps_prev, features, training=False)
+
+
+class EdgeGraph(tf.Module):
+    """One frozen graph: `serving` takes the roles as named arguments and returns
+    {output role: tensor}; save it as a SavedModel signature to convert it."""
+
+    def __init__(self, spec: GraphSpec, frozen):
+        super().__init__(name=spec.name)
+        self.spec, self.frozen = spec, frozen
+        sig = [tf.TensorSpec(shape, tf.float32, name=role) for role, shape in spec.inputs]
+        out_role = spec.outputs[0][0]
+
+        def serving(*args):
+            return {out_role: self.frozen(*args)[0]}
+
+        serving.__name__ = spec.name
+        self.serving = tf.function(serving, input_signature=sig)
+
+    def __call__(self, **inputs):
+        return self.serving(*[inputs[role] for role, _ in self.spec.inputs])
+
+
+def build_graphs(model, names=GRAPHS) -> Dict[str, EdgeGraph]:
+    """{name: EdgeGraph} traced from a built DKD model (inference mode, rewrites applied)."""
+    specs = graph_specs(model.cfg)
+    out = {}
+    with edge_rewrites(model):
+        for name in names:
+            spec = specs[name]
+            sig = [tf.TensorSpec(shape, tf.float32, name=role) for role, shape in spec.inputs]
+            concrete = tf.function(_per_frame_function(model, name)).get_concrete_function(*sig)
+            out[name] = EdgeGraph(spec, convert_variables_to_constants_v2(concrete))
+    return out

@@ -1,0 +1,96 @@
+"""Shared fixtures of the edge runtime, video CLI and benchmark tests (import them by name).
+
+One small untrained DKD is exported once per test session (fp32 only) with the export
+library; tests that change files copy the folder first.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+SMALL_MODEL = {"input_size": 64, "initializer_width": 0.25, "deconv_filters": 32,
+               "encoder_width": 0.25, "feature_channels": 8, "kernel_size": 3,
+               "distillator_filters": 16}
+
+
+@pytest.fixture(scope="session")
+def edge_export(tmp_path_factory):
+    """(assets folder, Keras model) of the small model exported at fp32."""
+    pytest.importorskip("tensorflow")
+    from dkd_tf.errors import import_tensorflow
+
+    import_tensorflow()
+    from dkd_tf.config import tiny, with_overrides
+    from dkd_tf.edge.exporter import export_model
+    from dkd_tf.models.dkd import DKD
+
+    cfg = with_overrides(tiny(), model=SMALL_MODEL)
+    model = DKD(SMALL_MODEL).build_all(1)
+    out = str(tmp_path_factory.mktemp("edge_assets"))
+    export_model(model, cfg, out, precisions=("fp32",), checkpoint="", golden=False,
+                 gpu_check=False, progress=False)
+    return out, model
+
+
+@pytest.fixture(scope="session")
+def edge_assets(edge_export) -> str:
+    return edge_export[0]
+
+
+def copy_assets(src: str, dst) -> str:
+    """A private copy of an assets folder (for tests that damage it)."""
+    dst = str(dst)
+    shutil.copytree(src, dst)
+    return dst
+
+
+def edit_manifest(folder: str, fn) -> None:
+    path = os.path.join(folder, "manifest.json")
+    with open(path) as f:
+        m = json.load(f)
+    fn(m)
+    with open(path, "w") as f:
+        json.dump(m, f)
+
+
+def synthetic_clip(size: int = 64, frames: int = 8, index: int = 0, seed: int = 0) -> dict:
+    from dkd_tf.data.synthetic import HELD_OUT_OFFSET, SyntheticVideos
+
+    return SyntheticVideos(size, frames, seed).video(HELD_OUT_OFFSET + index)
+
+
+def write_video(path: str, frames_rgb, fps: float = 25.0, fourcc: str = "mp4v",
+                pad_to=None) -> str:
+    """Writes RGB frames with cv2.VideoWriter (BGR on disk); pad_to=(w, h) places each frame
+    at the top-left of a larger grey canvas (a non-square video)."""
+    import cv2
+
+    h, w = frames_rgb[0].shape[:2]
+    W, H = pad_to or (w, h)
+    vw = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), fps, (W, H))
+    assert vw.isOpened(), path
+    for fr in frames_rgb:
+        canvas = np.full((H, W, 3), 90, np.uint8)
+        canvas[:h, :w] = fr[..., ::-1]
+        vw.write(canvas)
+    vw.release()
+    return path
+
+
+def read_video(path: str):
+    """All frames (BGR) of a video, as OpenCV decodes them."""
+    import cv2
+
+    cap = cv2.VideoCapture(path)
+    frames = []
+    while True:
+        ok, fr = cap.read()
+        if not ok:
+            break
+        frames.append(fr)
+    cap.release()
+    return frames

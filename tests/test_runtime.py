@@ -1,0 +1,252 @@
+"""The LiteRT tracker: parity with the Keras model, policies, ROI tracking, One-Euro, bad
+assets, and that it runs with TensorFlow unimportable."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dkd_tf.codec import decode_heatmaps, encode_heatmaps
+from dkd_tf.errors import UserError
+from dkd_tf.one_euro import OneEuroFilter, smoothing_factor
+from dkd_tf.runtime import (OneEuroParams, PoseTracker, apply_affine, box_crop_matrix,
+                            invert_affine, letterbox, warp_heatmaps)
+from fixtures_edge import (copy_assets, edge_assets, edge_export, edit_manifest,  # noqa: F401
+                           synthetic_clip)
+
+
+# ---- One-Euro on known signals (numbers worked by hand) ------------------------------
+def test_one_euro_step_with_fixed_cutoff():
+    # beta = 0: a plain exponential filter, alpha = 2 pi fc dt / (1 + 2 pi fc dt)
+    # fc = 1 Hz, dt = 0.1 s: alpha = 0.6283185 / 1.6283185 = 0.3858696
+    f = OneEuroFilter(min_cutoff=1.0, beta=0.0, d_cutoff=1.0, rate=10.0)
+    out = [float(f(v)) for v in (0.0, 1.0, 1.0, 1.0)]
+    # y1 = 0.3858696; y2 = y1 + a (1 - y1) = 0.6228438; y3 = 0.7683769
+    np.testing.assert_allclose(out, [0.0, 0.3858696, 0.6228438, 0.7683769], atol=1e-6)
+    assert smoothing_factor(1.0, 0.1) == pytest.approx(0.3858696, abs=1e-7)
+
+
+def test_one_euro_speed_raises_the_cutoff():
+    # beta = 1, step 0 -> 1 at 10 Hz: speed dx = 10 / s; edx = a(1 Hz) * 10 = 3.858696;
+    # cutoff = 1 + 3.858696 = 4.858696 Hz; alpha = 2 pi 4.858696 0.1 / (1 + ...) = 0.7532558
+    f = OneEuroFilter(min_cutoff=1.0, beta=1.0, d_cutoff=1.0, rate=10.0)
+    f(np.zeros(2))
+    y = f(np.ones(2))
+    np.testing.assert_allclose(y, [0.7532558, 0.7532558], atol=1e-6)
+    # value_scale 0.1 (e.g. 1 / a 10-pixel person) cuts the speed term tenfold:
+    # cutoff = 1.3858696, alpha = 0.8707675 / 1.8707675 = 0.4654590
+    g = OneEuroFilter(min_cutoff=1.0, beta=1.0, d_cutoff=1.0, rate=10.0)
+    g(0.0, t=0.0, value_scale=0.1)
+    assert float(g(1.0, t=0.1, value_scale=0.1)) == pytest.approx(0.4654590, abs=1e-6)
+
+
+def test_one_euro_timestamps_and_reset():
+    f = OneEuroFilter(1.0, 0.0, 1.0, rate=10.0)
+    f(0.0, t=0.0)
+    # dt = 0.2 s: alpha = 1.2566371 / 2.2566371 = 0.5568583
+    assert float(f(1.0, t=0.2)) == pytest.approx(0.5568583, abs=1e-6)
+    f.reset()
+    assert float(f(5.0, t=0.3)) == 5.0  # the first sample passes through
+
+
+def test_one_euro_reduces_jitter_of_a_noisy_constant():
+    rng = np.random.default_rng(0)
+    x = 10 + rng.normal(0, 1, 300)
+    f = OneEuroFilter(1.0, 0.0, 1.0, rate=30.0)
+    y = np.array([float(f(v)) for v in x])
+    acc = lambda s: np.abs(s[2:] - 2 * s[1:-1] + s[:-2]).mean()  # noqa: E731
+    assert acc(y[50:]) < 0.2 * acc(x[50:])
+    assert abs(y[50:].mean() - 10) < 0.2
+
+
+# ---- geometry ------------------------------------------------------------------------
+def test_letterbox_matches_the_manifest_rule():
+    frame = np.full((60, 100, 3), 200, np.uint8)
+    img, A = letterbox(frame, 64, 64)
+    s = 0.64
+    assert A[0, 0] == pytest.approx(s) and tuple(A[:, 2]) == (0, (64 - 38) // 2)  # 38.4 -> 38
+    assert img[:13].max() == 0 and img[13:51].min() == 200 and img[51:].max() == 0
+    # frame pixel -> input pixel -> back
+    p = np.array([[10.0, 20.0]])
+    np.testing.assert_allclose(apply_affine(apply_affine(p, A), invert_affine(A)), p)
+
+
+def test_warp_heatmaps_keeps_the_frame_position():
+    """A joint's Gaussian computed in one crop, warped into another, decodes to the same
+    frame point."""
+    A_old = box_crop_matrix((50.0, 60.0), 80.0, 64, 64)
+    A_new = box_crop_matrix((58.0, 52.0), 70.0, 64, 64)
+    frame_pts = np.array([[40.0, 70.0], [62.0, 45.0]])
+    hm = encode_heatmaps(apply_affine(frame_pts, A_old), np.ones(2, bool), 64, 16, sigma=2.0)
+    warped = warp_heatmaps(hm, A_old, A_new, 4.0)
+    kp, _ = decode_heatmaps(warped, 64, "dark")
+    np.testing.assert_allclose(apply_affine(kp, invert_affine(A_new)), frame_pts, atol=0.35)
+
+
+# ---- against the Keras model ---------------------------------------------------------
+def test_runtime_equals_keras_unroll(edge_export):
+    """roi full, no re-init, no smoothing: the manifest's host loop = DKD.call, decoded."""
+    assets, model = edge_export
+    clip = synthetic_clip(64, 8)
+    tr = PoseTracker(assets)
+    xs, poses = [], []
+    for fr in clip["frames"]:
+        bgr = np.ascontiguousarray(fr[..., ::-1])
+        xs.append(tr.preprocess(bgr)[0][0])
+        poses.append(tr.process(bgr))
+    h = model(np.stack(xs)[None], training=False).numpy()[0]  # [T, m, m, K]
+    kp, sc = decode_heatmaps(h, 64, tr.decode_method)
+    assert [p.initializer for p in poses] == [True] + [False] * 7
+    np.testing.assert_allclose(np.stack([p.scores for p in poses]), sc, atol=1e-4)
+    np.testing.assert_allclose(np.stack([p.keypoints for p in poses]), kp, atol=1e-3)
+    assert tr.graphs["pose_initializer"].calls == 1 and tr.graphs["frame_encoder"].calls == 8
+
+
+def test_runtime_letterboxes_non_square_frames(edge_export):
+    assets, model = edge_export
+    frame = np.ascontiguousarray(synthetic_clip(64, 1)["frames"][0][..., ::-1])
+    wide = np.concatenate([frame, frame[:, :32]], axis=1)  # 96 x 64: s = 2/3
+    tr = PoseTracker(assets)
+    pose = tr.process(wide)
+    x, A = tr.preprocess(wide)
+    kp, _ = decode_heatmaps(model.initializer(x, training=False).numpy()[0], 64, "dark")
+    np.testing.assert_allclose(pose.keypoints, apply_affine(kp, invert_affine(A)), atol=1e-3)
+    assert A[0, 0] == pytest.approx(64 / 96) and A[1, 2] == (64 - 43) // 2
+
+
+# ---- policies ------------------------------------------------------------------------
+def _flags(tracker, frames):
+    return [tracker.process(np.ascontiguousarray(f[..., ::-1])).initializer for f in frames]
+
+
+def test_reinit_policies(edge_assets):
+    frames = synthetic_clip(64, 7)["frames"]
+    assert _flags(PoseTracker(edge_assets, reinit_every=3), frames) == \
+        [True, False, False, True, False, False, True]
+    assert all(_flags(PoseTracker(edge_assets, reinit_every=1), frames))
+    assert _flags(PoseTracker(edge_assets, reinit_score=1e9), frames) == [True] * 7
+    assert _flags(PoseTracker(edge_assets, reinit_score=-1e9), frames) == [True] + [False] * 6
+    tr = PoseTracker(edge_assets, reinit_every=0)
+    _flags(tr, frames[:3])
+    tr.reset()
+    assert _flags(tr, frames[:2]) == [True, False]
+
+
+def test_initializer_every_frame_is_the_per_frame_model(edge_export):
+    assets, model = edge_export
+    frames = synthetic_clip(64, 3)["frames"]
+    tr = PoseTracker(assets, reinit_every=1)
+    for fr in frames:
+        bgr = np.ascontiguousarray(fr[..., ::-1])
+        x, _ = tr.preprocess(bgr)
+        kp, _ = decode_heatmaps(model.initializer(x, training=False).numpy()[0], 64, "dark")
+        np.testing.assert_allclose(tr.process(bgr).keypoints, kp, atol=1e-3)
+
+
+def test_smoothing_is_one_euro_on_the_raw_keypoints(edge_assets):
+    frames = synthetic_clip(64, 5)["frames"]
+    params = OneEuroParams(1.0, 0.0, 1.0)  # beta 0: the person size does not matter
+    tr = PoseTracker(edge_assets, smooth=params, fps=10.0)
+    f = OneEuroFilter(1.0, 0.0, 1.0, rate=10.0)
+    for i, fr in enumerate(frames):
+        pose = tr.process(np.ascontiguousarray(fr[..., ::-1]))
+        np.testing.assert_allclose(pose.keypoints, f(pose.raw_keypoints, t=i / 10.0),
+                                   atol=1e-4)
+
+
+# ---- ROI tracking --------------------------------------------------------------------
+def test_roi_track_crops_around_the_last_pose_and_reanchors(edge_assets):
+    frames = [np.ascontiguousarray(f[..., ::-1]) for f in synthetic_clip(64, 4)["frames"]]
+    big = [np.pad(f, ((32, 32), (32, 32), (0, 0))) for f in frames]  # 128 x 128
+    tr = PoseTracker(edge_assets, roi="track", roi_min_score=-np.inf, roi_margin=1.5)
+    p0 = tr.process(big[0])
+    assert p0.roi == pytest.approx((0, 0, 126, 126), abs=1e-6)  # frame 0: the whole frame
+    # frame 1: the crop moves to the pose of frame 0, so the state is re-anchored once
+    p1 = tr.process(big[1])
+    lo, hi = p0.raw_keypoints.min(0), p0.raw_keypoints.max(0)
+    side = min(max((hi - lo).max() * 1.5, 12.8, 16.0), 153.6)
+    centre = np.clip((lo + hi) / 2, 0, 127)
+    x1, y1, x2, y2 = p1.roi
+    assert ((x1 + x2) / 2, (y1 + y2) / 2) == pytest.approx(tuple(centre), abs=1e-3)
+    assert x2 - x1 == pytest.approx(side * 63 / 64, rel=1e-6)
+    assert tr.reanchors == 1 and tr.graphs["frame_encoder"].calls == 3
+    # a pose that stays put keeps the crop: no further re-anchoring
+    tr._s.keypoints = p0.raw_keypoints
+    tr._s.scores = np.ones_like(p0.scores)
+    tr._s.crop_box = tr._wanted_crop(big[2].shape)
+    tr.process(big[2])
+    assert tr.reanchors == 1 and tr.graphs["frame_encoder"].calls == 4
+
+
+def test_roi_track_falls_back_to_the_whole_frame_without_confident_joints(edge_assets):
+    frames = [np.ascontiguousarray(f[..., ::-1]) for f in synthetic_clip(64, 3)["frames"]]
+    tr = PoseTracker(edge_assets, roi="track", roi_min_score=np.inf)
+    rois = [tr.process(f).roi for f in frames]
+    assert all(r == pytest.approx((0, 0, 63, 63)) for r in rois) and tr.reanchors == 0
+
+
+# ---- bad assets ----------------------------------------------------------------------
+def test_bad_manifests_and_models(edge_assets, tmp_path):
+    d = copy_assets(edge_assets, tmp_path / "a")
+    edit_manifest(d, lambda m: m.update(format="mediapipe/2"))
+    with pytest.raises(UserError, match=r"manifest.json: manifest format 'mediapipe/2'"):
+        PoseTracker(d)
+    d = copy_assets(edge_assets, tmp_path / "b")
+    path = os.path.join(d, "dynamic_conv_fp32.tflite")
+    with open(path, "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(UserError, match=r"dynamic_conv_fp32.tflite: sha256 mismatch"):
+        PoseTracker(d)
+    # a file that is not a model, with a manifest that vouches for it
+    with open(path, "wb") as f:
+        f.write(b"not a flatbuffer at all" * 10)
+    from dkd_tf.runtime import sha256_file
+
+    digest = sha256_file(path)
+    edit_manifest(d, lambda m: m["models"]["fp32"]["dynamic_conv"].update(sha256=digest))
+    with pytest.raises(UserError, match=r"dynamic_conv_fp32.tflite: not a usable TFLite model"):
+        PoseTracker(d)
+    with pytest.raises(UserError, match=r"no 'int8' models"):
+        PoseTracker(edge_assets, "int8")
+    with pytest.raises(UserError, match=r"no such manifest"):
+        PoseTracker(str(tmp_path / "nowhere"))
+
+
+# ---- no TensorFlow -------------------------------------------------------------------
+_NO_TF = r"""
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "keras", "tf_keras"):
+            raise ImportError(f"{name} is blocked in this test")
+sys.meta_path.insert(0, Block())
+import numpy as np
+from dkd_tf.runtime import PoseTracker, interpreter_api
+tr = PoseTracker(sys.argv[1], roi="track", reinit_every=2, smooth=True)
+rng = np.random.default_rng(0)
+for i in range(4):
+    pose = tr.process(rng.integers(0, 255, (48, 80, 3), dtype=np.uint8))
+assert pose.keypoints.shape == (13, 2) and np.isfinite(pose.keypoints).all()
+bad = [m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")]
+print("OK", interpreter_api()[2], bad)
+"""
+
+
+def test_runtime_runs_without_tensorflow(edge_assets):
+    r = subprocess.run([sys.executable, "-c", _NO_TF, edge_assets], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "OK ai_edge_litert []"
+
+
+def test_missing_interpreter_is_one_clear_message():
+    code = ("import sys\n"
+            "for m in ('ai_edge_litert', 'tflite_runtime', 'tensorflow'): sys.modules[m] = None\n"
+            "from dkd_tf.runtime import interpreter_api\n"
+            "from dkd_tf.errors import UserError\n"
+            "try:\n    interpreter_api()\nexcept UserError as e:\n    print(e)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "no TFLite interpreter found" in r.stdout

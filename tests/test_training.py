@@ -1,0 +1,373 @@
+"""Training: the compiled steps (dkd_tf/trainer.py), the train CLI (resume, bad input) and the
+evaluate CLI. One tiny work directory (64 px, 3 + 2 steps) is trained once per module and
+copied by the tests that change it.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from dkd_tf.errors import import_tensorflow, run_cli
+
+tf = import_tensorflow()
+
+import dkd_tf.trainer as trainer_mod  # noqa: E402
+from dkd_tf.config import load_config, tiny, with_overrides  # noqa: E402
+from dkd_tf.evaluate import main as evaluate_main  # noqa: E402
+from dkd_tf.losses import began_k_update  # noqa: E402
+from dkd_tf.train import main as train_main  # noqa: E402
+from dkd_tf.trainer import Trainer  # noqa: E402
+
+TRAIN = {"train_videos": 4, "train_frames": 8, "eval_videos": 2, "eval_frames": 6,
+         "stage1_batch": 4, "stage2_batch": 2, "clip_len": 3, "minutes": 0}
+EVAL_FRAMES = TRAIN["eval_frames"]
+
+
+def _sets(tiny_model, extra_train=None):
+    args = []
+    for k, v in tiny_model.items():
+        args += ["--set", f"model.{k}={v}"]
+    for k, v in {**TRAIN, **(extra_train or {})}.items():
+        args += ["--set", f"train.{k}={v}"]
+    return args
+
+
+def _train_args(workdir, tiny_model, s1=3, s2=2, *extra):
+    return ["--workdir", str(workdir), *_sets(tiny_model), "--stage1-steps", str(s1),
+            "--stage2-steps", str(s2), *extra]
+
+
+def _run(main, argv):
+    """run_cli(main, argv) -> (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = run_cli(main, argv)
+    return rc, out.getvalue(), err.getvalue()
+
+
+def _checkpoint_files(workdir):
+    """{name: sha256} of the checkpoint files (ckpt-N.* and the 'checkpoint' state file)."""
+    names = [n for n in os.listdir(workdir) if n.startswith("ckpt-") or n == "checkpoint"]
+    return {n: hashlib.sha256(open(os.path.join(workdir, n), "rb").read()).hexdigest()
+            for n in sorted(names)}
+
+
+def _error_lines(err):
+    return [ln for ln in err.splitlines() if ln.startswith("error:")]
+
+
+def _assert_single_line_error(err):
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_model):
+    """A tiny work directory trained 3 + 2 steps and evaluated, by the CLI, once."""
+    workdir = tmp_path_factory.mktemp("trained") / "run"
+    t0 = time.perf_counter()
+    rc, out, err = _run(train_main, _train_args(workdir, tiny_model))
+    return {"workdir": str(workdir), "rc": rc, "out": out, "err": err,
+            "seconds": time.perf_counter() - t0}
+
+
+@pytest.fixture
+def copy_of_trained(trained, tmp_path):
+    dst = tmp_path / "run"
+    shutil.copytree(trained["workdir"], dst)
+    return str(dst)
+
+
+# ---- the compiled steps ---------------------------------------------------------------------
+def _snapshot(variables):
+    return [v.numpy().copy() for v in variables]
+
+
+def _changed(before, variables):
+    """Per variable: did it change?"""
+    return [not np.array_equal(b, v.numpy()) for b, v in zip(before, variables)]
+
+
+@pytest.fixture(scope="module")
+def trainer(tmp_path_factory, tiny_model):
+    cfg = with_overrides(tiny(), model=tiny_model,
+                         train={**TRAIN, "stage1_steps": 10, "stage2_steps": 10,
+                                "began_k_lr": 0.05})
+    tr = Trainer(cfg, str(tmp_path_factory.mktemp("trainer")), adversarial=True)
+    return tr
+
+
+def _batch2(seed):
+    r = np.random.default_rng(seed)
+    clips = r.standard_normal((2, 3, 64, 64, 3)).astype(np.float32)
+    targets = r.random((2, 3, 16, 16, 13)).astype(np.float32)
+    weights = np.ones((2, 3, 13), np.float32)
+    return tf.constant(clips), tf.constant(targets), tf.constant(weights)
+
+
+def _batch1(seed):
+    r = np.random.default_rng(seed)
+    return (tf.constant(r.standard_normal((4, 64, 64, 3)).astype(np.float32)),
+            tf.constant(r.random((4, 16, 16, 13)).astype(np.float32)),
+            tf.constant(np.ones((4, 13), np.float32)))
+
+
+def test_stage2_step_trains_tracker_and_discriminator_not_p(trainer):
+    tr = trainer
+    m = tr.model
+    assert m.freeze_initializer  # finetune_initializer is off by default
+    step1, step2 = tr.build_steps(4, 2)
+    groups = {"P": m.initializer.weights, "encoder": m.encoder.trainable_variables,
+              "distillator": m.distillator.trainable_variables,
+              "prior": m.prior.trainable_variables, "disc": tr.disc.trainable_variables,
+              "aux": tr.aux_head.trainable_variables}
+    before = {k: _snapshot(v) for k, v in groups.items()}
+    tr.k.assign(0.5)
+    lg, efg, er, ef, balance, conv = [float(x) for x in step2(_batch2(0))]
+    changed = {k: _changed(before[k], v) for k, v in groups.items()}
+    assert not any(changed["P"]), "P (frozen) must not change in stage 2, BN statistics included"
+    assert not any(changed["aux"])
+    for k in ("encoder", "distillator", "prior", "disc"):
+        assert all(changed[k]), (k, changed[k])
+    assert all(np.isfinite([lg, efg, er, ef])) and lg > 0 and er > 0 and ef > 0
+    # BEGAN: k <- clip(k + k_lr * (gamma * L(real) - L(fake)), 0, 1), from the returned losses
+    t = tr.cfg.train
+    assert balance == pytest.approx(t.began_gamma * er - ef, rel=1e-5, abs=1e-7)
+    assert conv == pytest.approx(er + abs(balance), rel=1e-5)
+    want_k = min(1.0, max(0.0, 0.5 + t.began_k_lr * balance))
+    assert float(tr.k) == pytest.approx(want_k, abs=1e-6)
+    assert 0.0 <= float(tr.k) <= 1.0 and float(tr.k) != 0.5
+
+
+def test_stage1_step_trains_p_and_encoder_not_distillator(trainer):
+    tr = trainer
+    m = tr.model
+    step1, _ = tr.build_steps(4, 2)
+    groups = {"P": m.initializer.trainable_variables, "encoder": m.encoder.trainable_variables,
+              "aux": tr.aux_head.trainable_variables,
+              "distillator": m.distillator.weights, "prior": m.prior.weights,
+              "disc": tr.disc.weights}
+    before = {k: _snapshot(v) for k, v in groups.items()}
+    k_before = float(tr.k)
+    lp, la = [float(x) for x in step1(_batch1(1))]
+    assert np.isfinite(lp) and np.isfinite(la) and lp > 0 and la > 0
+    changed = {k: _changed(before[k], v) for k, v in groups.items()}
+    for k in ("P", "encoder", "aux"):
+        assert all(changed[k]), (k, changed[k])
+    for k in ("distillator", "prior", "disc"):
+        assert not any(changed[k]), k
+    assert float(tr.k) == k_before
+
+
+def test_stage2_without_adversarial_leaves_discriminator_alone(trainer):
+    tr = trainer
+    tr.adversarial = False  # what Trainer(..., adversarial=False) stores; steps trace it
+    try:
+        _, step2 = tr.build_steps(4, 2)
+        disc_before = _snapshot(tr.disc.weights)
+        enc_before = _snapshot(tr.model.encoder.trainable_variables)
+        tr.k.assign(0.25)
+        lg, efg, er, ef, balance, conv = [float(x) for x in step2(_batch2(2))]
+    finally:
+        tr.adversarial = True
+    assert not any(_changed(disc_before, tr.disc.weights))
+    assert all(_changed(enc_before, tr.model.encoder.trainable_variables))
+    assert np.isfinite(lg) and lg > 0
+    assert (efg, er, ef, balance, conv) == (0.0, 0.0, 0.0, 0.0, 0.0)
+    assert float(tr.k) == 0.25
+
+
+def test_began_k_is_clipped_to_unit_interval():
+    k, bal, conv = began_k_update(tf.constant(0.99), 1.0, 0.1, gamma=0.5, k_lr=1.0)
+    assert float(k) == 1.0 and float(bal) == pytest.approx(0.4) and float(conv) == pytest.approx(1.4)
+    k, bal, _ = began_k_update(tf.constant(0.01), 0.1, 1.0, gamma=0.5, k_lr=1.0)
+    assert float(k) == 0.0 and float(bal) == pytest.approx(-0.95)
+    k, _, _ = began_k_update(tf.constant(0.5), 0.2, 0.05, gamma=0.5, k_lr=0.1)
+    assert float(k) == pytest.approx(0.5 + 0.1 * (0.1 - 0.05))
+
+
+# ---- the train CLI ---------------------------------------------------------------------------
+def test_cli_smoke(trained, tiny_model):
+    assert trained["rc"] == 0, trained["err"][-2000:]
+    w = trained["workdir"]
+    cfg = load_config(os.path.join(w, "config.json"))
+    assert cfg.preset == "tiny"
+    assert {k: getattr(cfg.model, k) for k in tiny_model} == tiny_model
+    assert (cfg.train.stage1_steps, cfg.train.stage2_steps, cfg.train.clip_len) == (3, 2, 3)
+    files = os.listdir(w)
+    assert {"ckpt-3.index", "ckpt-5.index"} <= set(files)
+    assert tf.train.latest_checkpoint(w).endswith("ckpt-5")
+    step = tf.train.load_checkpoint(os.path.join(w, "ckpt-5")).get_tensor(
+        "step/.ATTRIBUTES/VARIABLE_VALUE")
+    assert int(step) == 5
+    events = [os.path.join(w, "logs", n) for n in os.listdir(os.path.join(w, "logs"))
+              if n.startswith("events.out.tfevents")]
+    assert events
+    tags = set()
+    for path in events:
+        for e in tf.compat.v1.train.summary_iterator(path):
+            tags |= {v.tag for v in e.summary.value}
+    assert {"stage2/L_G", "stage2/began_k", "eval/pck_dkd",
+            "eval/pck_initializer_every_frame"} <= tags
+    with open(os.path.join(w, "eval.json")) as f:
+        res = json.load(f)
+    for name in ("dkd", "initializer_every_frame"):
+        assert len(res[name]["pck_per_frame"]) == EVAL_FRAMES
+        assert len(res[name]["pck_per_joint"]) == 13
+        assert 0.0 <= res[name]["pck"] <= 1.0
+    fl = res["flops"]
+    assert isinstance(fl["initializer"], int) and isinstance(fl["tracked"], int)
+    assert 0 < fl["tracked"] < fl["initializer"]
+    assert res["checkpoint_step"] == 5 and res["preset"] == "tiny"
+    with open(os.path.join(w, "eval_pck.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert "FLOPs per frame" in trained["out"]
+    assert not _error_lines(trained["err"])
+
+
+def test_cli_resumes_from_latest_checkpoint(copy_of_trained, tiny_model):
+    w = copy_of_trained
+    rc, _, err = _run(train_main, _train_args(w, tiny_model, 3, 4, "--no-eval"))
+    assert rc == 0, err[-2000:]
+    assert "resuming from step 5" in err
+    assert tf.train.latest_checkpoint(w).endswith("ckpt-7")
+    reader = tf.train.load_checkpoint(os.path.join(w, "ckpt-7"))
+    assert int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")) == 7
+    # a finished run reruns as a no-op: nothing trained, nothing rewritten
+    before = _checkpoint_files(w)
+    rc, _, err = _run(train_main, _train_args(w, tiny_model, 3, 4, "--no-eval"))
+    assert rc == 0 and "resuming from step 7" in err
+    assert _checkpoint_files(w) == before
+
+
+@pytest.mark.slow
+def test_cli_resumes_after_sigkill(tmp_path, tiny_model):
+    w = tmp_path / "run"
+    args = _train_args(w, tiny_model, 3, 200, "--no-eval") + [
+        "--set", "train.checkpoint_every=1"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen([sys.executable, "-m", "dkd_tf.train", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    state = w / "checkpoint"
+    try:
+        deadline = time.time() + 240
+        while not state.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        assert state.exists(), "no checkpoint written before the deadline"
+        time.sleep(0.5)  # let it get into the middle of something
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        _, perr = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, perr.decode()[-2000:]
+    saved = int(tf.train.latest_checkpoint(str(w)).rsplit("-", 1)[1])
+    assert saved > 0
+    # rerun with a short horizon: resumes from what was saved, trains at most one more step
+    total = max(saved, 4)
+    rc, _, err = _run(train_main, _train_args(w, tiny_model, 3, total - 3, "--no-eval"))
+    assert rc == 0, err[-2000:]
+    assert f"resuming from step {saved}" in err
+    assert tf.train.latest_checkpoint(str(w)).endswith(f"ckpt-{total}")
+
+
+# ---- bad input: one line, exit 2, checkpoints untouched -------------------------------------
+def test_unknown_preset(copy_of_trained, tiny_model):
+    before = _checkpoint_files(copy_of_trained)
+    rc, _, err = _run(train_main, ["--preset", "huge", "--workdir", copy_of_trained])
+    assert rc == 2
+    line = _assert_single_line_error(err)
+    assert "unknown preset 'huge'" in line
+    assert _checkpoint_files(copy_of_trained) == before
+
+
+def test_workdir_of_another_preset(copy_of_trained):
+    w = copy_of_trained
+    before = _checkpoint_files(w)
+    cfg_before = open(os.path.join(w, "config.json")).read()
+    rc, _, err = _run(train_main, ["--preset", "mobile", "--workdir", w, "--no-eval"])
+    assert rc == 2
+    line = _assert_single_line_error(err)
+    assert "config.json" in line and "'tiny'" in line and "'mobile'" in line
+    assert _checkpoint_files(w) == before
+    assert open(os.path.join(w, "config.json")).read() == cfg_before
+
+
+def test_corrupt_checkpoint(copy_of_trained, tiny_model):
+    w = copy_of_trained
+    data = [n for n in os.listdir(w) if n.startswith("ckpt-5.data-")]
+    assert len(data) == 1
+    path = os.path.join(w, data[0])
+    size = os.path.getsize(path)
+    with open(path, "wb") as f:  # same length, garbage bytes: only the checksums can tell
+        f.write(np.random.default_rng(0).integers(0, 256, size, np.uint8).tobytes())
+    before = _checkpoint_files(w)
+    rc, _, err = _run(train_main, _train_args(w, tiny_model, 3, 4, "--no-eval"))
+    assert rc == 2
+    line = _assert_single_line_error(err)
+    assert "ckpt-5" in line and "cannot restore" in line
+    assert _checkpoint_files(w) == before
+    # the evaluate CLI says the same in one line
+    rc, _, err = _run(evaluate_main, ["--workdir", w, "--videos", "2"])
+    assert rc == 2
+    assert "ckpt-5" in _assert_single_line_error(err)
+    assert _checkpoint_files(w) == before
+
+
+def test_nan_loss_names_the_step(copy_of_trained, tiny_model, monkeypatch):
+    w = copy_of_trained
+    real = trainer_mod.heatmap_mse
+    monkeypatch.setattr(trainer_mod, "heatmap_mse",
+                        lambda *a, **k: real(*a, **k) * float("nan"))
+    before = _checkpoint_files(w)
+    rc, _, err = _run(train_main, _train_args(w, tiny_model, 3, 4, "--no-eval"))
+    assert rc == 2
+    errors = _error_lines(err)
+    assert len(errors) == 1, err
+    assert "loss became nan at step 6" in errors[0]
+    assert "resuming from step 5" in err
+    assert _checkpoint_files(w) == before
+
+
+# ---- the evaluate CLI -----------------------------------------------------------------------
+def test_evaluate_cli_schema(copy_of_trained):
+    w = copy_of_trained
+    os.remove(os.path.join(w, "eval.json"))
+    os.remove(os.path.join(w, "eval_pck.png"))
+    rc, out, err = _run(evaluate_main, ["--workdir", w, "--videos", "2"])
+    assert rc == 0, err[-2000:]
+    with open(os.path.join(w, "eval.json")) as f:
+        res = json.load(f)
+    assert {"dkd", "initializer_every_frame", "flops", "preset", "checkpoint_step"} <= set(res)
+    for name in ("dkd", "initializer_every_frame"):
+        r = res[name]
+        assert {"pck", "auc", "pck_per_joint", "pck_per_frame"} <= set(r)
+        assert len(r["pck_per_joint"]) == 13
+        assert len(r["pck_per_frame"]) == EVAL_FRAMES
+        assert 0.0 <= r["pck"] <= 1.0 and 0.0 <= r["auc"] <= 1.0
+        assert r["pck_per_frame"][0] == pytest.approx(
+            res["initializer_every_frame"]["pck_per_frame"][0])  # frame 1 is P in both
+    assert set(res["flops"]) >= {"initializer", "tracked"}
+    assert all(isinstance(res["flops"][k], int) for k in ("initializer", "tracked"))
+    assert 0 < res["flops"]["tracked"] < res["flops"]["initializer"]
+    assert res["preset"] == "tiny" and res["checkpoint_step"] == 5
+    assert res["videos"] == 2 and res["frames_per_video"] == EVAL_FRAMES
+    assert os.path.getsize(os.path.join(w, "eval_pck.png")) > 1000
+    assert "initializer_every_frame" in out
+
+
+def test_evaluate_cli_missing_workdir(tmp_path):
+    rc, _, err = _run(evaluate_main, ["--workdir", str(tmp_path / "nowhere")])
+    assert rc == 2
+    assert "nowhere" in _assert_single_line_error(err)
