@@ -684,13 +684,20 @@ def export_untrained(preset: str, out_dir: str, precisions: Sequence[str],
     cfg = get_preset(preset)
     model = DKD(dataclasses.asdict(cfg.model)).build_all(1)
     return export_model(model, cfg, out_dir, precisions=tuple(precisions), checkpoint="",
-                        calibration_frames=8, golden=False, gpu_check=False, progress=progress)
+                        calibration_frames=8, golden=False, gpu_check=False, progress=progress,
+                        reference_videos=0)
 
 
 def _correlation_shape(manifest: dict, precision: str) -> tuple:
-    """(S, matching, m, n, C, K): read from the dynamic_conv graph, else the preset's."""
+    """(S, matching, m, n, C, K): the manifest's model_config, else read from the
+    dynamic_conv graph, else the preset's."""
     from .runtime import graph_files
 
+    mc = manifest.get("model_config")
+    if mc:
+        m = int(manifest["heatmap"]["height"]), int(manifest["heatmap"]["width"])
+        return (int(mc["kernel_size"]), mc["matching"], *m, int(mc["feature_channels"]),
+                int(mc["num_joints"]))
     found = correlation_shape(graph_files(manifest, precision)["dynamic_conv"])
     if found is not None:
         return found

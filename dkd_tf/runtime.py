@@ -80,11 +80,13 @@ def interpreter_api():
     except ImportError:
         pass
     try:
+        if sys.modules.get("tensorflow", False) is None:  # blocked on purpose
+            raise ImportError("tensorflow")
         from .errors import import_tensorflow
 
         tf = import_tensorflow()
         return tf.lite.Interpreter, tf.lite.experimental.load_delegate, "tensorflow.lite"
-    except ImportError:
+    except (ImportError, AttributeError):
         pass
     raise UserError("no TFLite interpreter found: install ai-edge-litert "
                     "(pip install ai-edge-litert), or tflite-runtime, or tensorflow")
@@ -414,7 +416,7 @@ class PoseTracker:
                  reinit_score: Optional[float] = None, smooth=None, fps: float = 30.0,
                  roi_margin: float = 1.5, roi_shift: float = 0.1, roi_zoom: float = 1.2,
                  roi_min_score: float = 0.2, roi_min_joints: int = 4,
-                 check_sha256: bool = True):
+                 roi_min_side: float = 0.1, check_sha256: bool = True):
         if roi not in ROI_MODES:
             raise UserError(f"roi {roi!r}: choose from {', '.join(ROI_MODES)}")
         if reinit_every < 0:
@@ -443,6 +445,7 @@ class PoseTracker:
         self.reinit_score = None if reinit_score is None else float(reinit_score)
         self.roi_margin, self.roi_shift, self.roi_zoom = roi_margin, roi_shift, roi_zoom
         self.roi_min_score, self.roi_min_joints = roi_min_score, roi_min_joints
+        self.roi_min_side = float(roi_min_side)
         if smooth is True:
             smooth = OneEuroParams()
         self.smoother = KeypointSmoother(smooth, fps) if smooth else None
@@ -548,7 +551,7 @@ class PoseTracker:
         h, w = shape[:2]
         lo, hi = pts.min(0), pts.max(0)
         side = max(hi[0] - lo[0], hi[1] - lo[1]) * self.roi_margin
-        side = min(max(side, 0.1 * min(h, w), 16.0), 1.2 * max(h, w))
+        side = min(max(side, self.roi_min_side * min(h, w), 16.0), 1.2 * max(h, w))
         c = np.clip((lo + hi) / 2.0, 0.0, [w - 1.0, h - 1.0])  # keep the person's centre in view
         return (float(c[0]), float(c[1]), float(side))
 

@@ -15,7 +15,7 @@ import time
 from typing import Optional, Sequence
 
 from .config import get_preset, with_overrides
-from .data.sources import DATASETS, check_data_dir
+from .data.sources import DATASETS, check_data_dir, has_videos
 from .errors import UserError, run_cli
 from .io_utils import atomic_write_json, ensure_writable_dir
 
@@ -41,6 +41,8 @@ def parse_args(argv):
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--no-eval", action="store_true", help="skip the final evaluation")
     ap.add_argument("--eval-videos", type=int, default=None)
+    # tests: np.savez of every model and discriminator weight (in order) after training
+    ap.add_argument("--dump-weights", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="override any config field, e.g. --set model.input_size=64 "
                          "--set train.train_videos=8 (repeatable)")
@@ -104,11 +106,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from .trainer import Trainer, _check_workdir_config, make_strategy, tf
 
     _check_workdir_config(workdir, cfg)
+    strategy = make_strategy(a.strategy)
     cfg_path = os.path.join(workdir, "config.json")
-    if not os.path.exists(cfg_path):
+    if not os.path.exists(cfg_path) and strategy.extended.should_checkpoint:
         atomic_write_json(cfg_path, cfg.to_dict())
     t = cfg.train
-    strategy = make_strategy(a.strategy)
     trainer = Trainer(cfg, workdir, strategy, adversarial=t.adversarial)
     start = trainer.restore()
     if not start and a.init_from:
@@ -121,9 +123,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     total = t.stage1_steps + t.stage2_steps
     if start < total:
         run_training(trainer, cfg, a, start)
-    if a.no_eval:
-        return 0
-    return final_evaluation(trainer, cfg, a, workdir)
+    if a.dump_weights:
+        import numpy as np
+
+        np.savez(a.dump_weights, replicas=strategy.num_replicas_in_sync,
+                 **{f"w{i:04d}": v.numpy() for i, v in
+                    enumerate(trainer.model.weights + trainer.disc.weights)})
+    try:
+        if a.no_eval or not trainer.is_chief:  # the chief alone evaluates
+            return 0
+        if not has_videos(a.dataset, a.data, "test"):
+            print(f"note: {a.data} holds no test videos; evaluation skipped (checkpoints are "
+                  f"in {workdir})", file=sys.stderr)
+            return 0
+        return final_evaluation(trainer, cfg, a, workdir)
+    finally:
+        trainer.agree([0.0])  # multi-worker: all leave together (a barrier; no-op otherwise)
 
 
 def run_training(trainer, cfg, a, start):
@@ -134,12 +149,11 @@ def run_training(trainer, cfg, a, start):
     t = cfg.train
     pipe1, pipe2 = train_pipelines(cfg, a.dataset, a.data)
     strategy = trainer.strategy
-    ds1 = strategy.experimental_distribute_dataset(
-        pipe1.dataset(t.stage1_batch, seed=t.seed * 1000 + start, squeeze_time=True))
-    ds2 = strategy.experimental_distribute_dataset(
-        pipe2.dataset(t.stage2_batch, seed=t.seed * 1000 + start + 1))
+    ds1 = distribute(strategy, pipe1, t.stage1_batch, t.seed * 1000 + start, squeeze_time=True)
+    ds2 = distribute(strategy, pipe2, t.stage2_batch, t.seed * 1000 + start + 1)
     step1, step2 = trainer.build_steps(t.stage1_batch, t.stage2_batch)
-    writer = tf.summary.create_file_writer(os.path.join(trainer.workdir, "logs"))
+    writer = (tf.summary.create_file_writer(os.path.join(trainer.workdir, "logs"))
+              if trainer.is_chief else tf.summary.create_noop_writer())
     budget = t.minutes * 60.0 if t.minutes else float("inf")
     # stage 1 gets half of the time budget, stage 2 the rest
     stage_budget = {1: budget * 0.5, 2: budget}
@@ -148,11 +162,11 @@ def run_training(trainer, cfg, a, start):
     bar = progress_bar(total=total, initial=start, desc="train", unit="step")
     it1, it2 = iter(ds1), iter(ds2)
     last_save = time.perf_counter()
+    el, = trainer.agree([trainer.elapsed.numpy()])  # the same on every worker
     try:
         while step < total:
             stage = 1 if step < t.stage1_steps else 2
             t0 = time.perf_counter()
-            el = float(trainer.elapsed.numpy())
             if stage == 1:
                 progress = max(step / max(1, t.stage1_steps), el / stage_budget[1])
                 trainer.opt1.learning_rate = cosine_lr(t.stage1_lr, progress)
@@ -190,8 +204,9 @@ def run_training(trainer, cfg, a, start):
                     tf.summary.scalar(f"stage{stage}/learning_rate", opt.learning_rate)
                     tf.summary.scalar("elapsed_minutes", trainer.elapsed / 60.0)
                 bar.set_postfix(stage=stage, loss=f"{loss_value:.4f}",
-                                k=f"{float(trainer.k):.3f}" if stage == 2 else "-")
-            el = float(trainer.elapsed.numpy())
+                                k=f"{float(trainer.k.numpy()):.3f}" if stage == 2 else "-")
+            el, since_save = trainer.agree([trainer.elapsed.numpy(),
+                                            time.perf_counter() - last_save])
             if stage == 1 and el > stage_budget[1] and step < t.stage1_steps:
                 bar.write(f"stage 1 time budget used at step {step}; moving to stage 2")
                 bar.update(t.stage1_steps - step)
@@ -203,15 +218,24 @@ def run_training(trainer, cfg, a, start):
                 step = total
                 trainer.step.assign(step)
             if (step % t.checkpoint_every == 0 or step in (t.stage1_steps, total)
-                    or time.perf_counter() - last_save > 120):
+                    or since_save > 120):
                 trainer.save()
                 last_save = time.perf_counter()
-                if step == t.stage1_steps:
+                if step == t.stage1_steps and trainer.is_chief:
                     trainer.snapshot_stage1()
     finally:
         bar.close()
         writer.flush()
     trainer.save()
+
+
+def distribute(strategy, pipe, batch: int, seed: int, squeeze_time: bool = False):
+    """The pipeline's batches as a distributed dataset: `batch` clips per replica (the
+    steps divide losses by batch x replicas). Each input pipeline (one per worker) draws
+    its own clips (seed offset by its id), so workers never train on the same clips."""
+    return strategy.distribute_datasets_from_function(
+        lambda ctx: pipe.dataset(batch, seed=seed + 100_003 * ctx.input_pipeline_id,
+                                 squeeze_time=squeeze_time))
 
 
 def final_evaluation(trainer, cfg, a, workdir) -> int:

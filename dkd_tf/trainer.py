@@ -29,6 +29,18 @@ from .models.dkd import DKD  # noqa: E402
 from .models.temporal_discriminator import TemporalDiscriminator  # noqa: E402
 
 
+def variables_of(layer) -> tf.Module:
+    """A trackable holding every variable of a Keras 3 layer, in its (deterministic) order.
+
+    tf.train.Checkpoint does not reach the variables of Keras 3 sub-layers kept in lists and
+    nested Sequentials (measured: only 10 of the DKD's variables were saved, the BatchNorm
+    moving statistics among the missing), so checkpoints track this flat list instead.
+    """
+    holder = tf.Module()
+    holder.variables_list = list(layer.weights)
+    return holder
+
+
 def make_strategy(kind: str = "auto"):
     """One device by default; MultiWorkerMirroredStrategy with --strategy multiworker or when
     TF_CONFIG is set."""
@@ -86,15 +98,24 @@ class Trainer:
             self.elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="elapsed")
             self.stage2_start = tf.Variable(-1.0, dtype=tf.float64, trainable=False,
                                             name="stage2_start")
-        self.ckpt = tf.train.Checkpoint(model=self.model, aux_head=self.aux_head,
-                                        discriminator=self.disc, opt1=self.opt1, opt2=self.opt2,
+        self.ckpt = tf.train.Checkpoint(model=variables_of(self.model),
+                                        aux_head=variables_of(self.aux_head),
+                                        discriminator=variables_of(self.disc),
+                                        opt1=self.opt1, opt2=self.opt2,
                                         optd=self.optd, step=self.step, began_k=self.k,
                                         elapsed=self.elapsed, stage2_start=self.stage2_start)
-        self.manager = tf.train.CheckpointManager(self.ckpt, workdir, max_to_keep=3)
+        # Multi-worker: every worker saves (saving reads distributed variables), but only the
+        # chief into workdir; the others into a temporary folder removed after each save.
+        self.is_chief = self.strategy.extended.should_checkpoint
+        self.multiworker = isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        self._agree_fn = self._stats_fn = None
+        task = getattr(getattr(self.strategy, "cluster_resolver", None), "task_id", 0)
+        self.save_dir = workdir if self.is_chief else os.path.join(workdir, f".worker-{task}-tmp")
+        self.manager = tf.train.CheckpointManager(self.ckpt, self.save_dir, max_to_keep=3)
 
     # ---- checkpoints -------------------------------------------------------------------
     def restore(self) -> int:
-        path = self.manager.latest_checkpoint
+        path = tf.train.latest_checkpoint(self.workdir)  # the chief's, on every worker
         if not path:
             return 0
         try:
@@ -105,7 +126,45 @@ class Trainer:
         return int(self.step.numpy())
 
     def save(self) -> str:
-        return self.manager.save(checkpoint_number=int(self.step.numpy()))
+        self._average_statistics()
+        path = self.manager.save(checkpoint_number=int(self.step.numpy()))
+        if not self.is_chief:
+            import shutil
+
+            shutil.rmtree(self.save_dir, ignore_errors=True)
+        return path
+
+    def _average_statistics(self) -> None:
+        """Multi-worker: Keras 3 keeps BatchNorm moving statistics per replica (not
+        aggregated); before each save they are set to their mean over the replicas, so every
+        worker holds the same model and the chief's checkpoint reflects all workers' data
+        (the update is linear: the mean of the replicas' moving averages is the moving
+        average of the mean batch statistics). No-op with a single-process strategy."""
+        if not self.multiworker:
+            return
+        if self._stats_fn is None:
+            stats = [v for v in self.model.weights + self.aux_head.weights + self.disc.weights
+                     if not v.trainable]
+
+            def average():
+                for v in stats:
+                    local = self.strategy.run(lambda v=v: tf.identity(v.value))
+                    v.assign(self.strategy.reduce(tf.distribute.ReduceOp.MEAN, local, axis=None))
+
+            self._stats_fn = tf.function(average)
+        self._stats_fn()
+
+    def agree(self, values):
+        """Floats measured on this worker (wall times) -> their mean over all workers, the
+        same on every worker. Decisions taken from wall time (time budget, learning-rate
+        progress, timed saves) must agree: a worker that changed stage alone would hang the
+        next collective. One small all-reduce; no-op with a single-process strategy."""
+        if not self.multiworker:
+            return [float(v) for v in values]
+        if self._agree_fn is None:
+            self._agree_fn = tf.function(lambda x: self.strategy.reduce(
+                tf.distribute.ReduceOp.MEAN, self.strategy.run(tf.identity, args=(x,)), axis=None))
+        return [float(v) for v in self._agree_fn(tf.constant(values, tf.float32)).numpy()]
 
     def snapshot_stage1(self) -> str:
         """Keeps the end-of-stage-1 checkpoint in <workdir>/stage1/ (the manager rotates the
@@ -243,7 +302,7 @@ def open_workdir_for_eval(workdir: str):
         raise UserError(f"{workdir}: no checkpoint found (train first)")
     model = DKD(dataclasses.asdict(cfg.model)).build_all(1)
     try:
-        tf.train.Checkpoint(model=model).restore(ckpt_path).expect_partial()
+        tf.train.Checkpoint(model=variables_of(model)).restore(ckpt_path).expect_partial()
         # a restore is lazy: touch the variables so a corrupt file fails here
         _ = [v.numpy() for v in model.weights[:1]]
     except Exception as e:

@@ -1,7 +1,8 @@
 """Shared fixtures of the edge runtime, video CLI and benchmark tests (import them by name).
 
-One small untrained DKD is exported once per test session (fp32 only) with the export
-library; tests that change files copy the folder first.
+One small untrained DKD is exported once per test process (fp32 only) with the export
+library; tests that change files copy the folder first. (A session fixture imported into
+several test modules is set up once per module, so the export itself is cached here.)
 """
 from __future__ import annotations
 
@@ -17,9 +18,19 @@ SMALL_MODEL = {"input_size": 64, "initializer_width": 0.25, "deconv_filters": 32
                "distillator_filters": 16}
 
 
+_CACHE: dict = {}  # one export per process, shared by every test module that imports this
+
+
 @pytest.fixture(scope="session")
 def edge_export(tmp_path_factory):
-    """(assets folder, Keras model) of the small model exported at fp32."""
+    """(assets folder, Keras model) of the small model exported at fp32 (read-only: copy
+    it with copy_assets before changing anything)."""
+    if "export" not in _CACHE:
+        _CACHE["export"] = _export_small(tmp_path_factory)
+    return _CACHE["export"]
+
+
+def _export_small(tmp_path_factory):
     pytest.importorskip("tensorflow")
     from dkd_tf.errors import import_tensorflow
 
@@ -32,7 +43,7 @@ def edge_export(tmp_path_factory):
     model = DKD(SMALL_MODEL).build_all(1)
     out = str(tmp_path_factory.mktemp("edge_assets"))
     export_model(model, cfg, out, precisions=("fp32",), checkpoint="", golden=False,
-                 gpu_check=False, progress=False)
+                 gpu_check=False, progress=False, reference_videos=0)
     return out, model
 
 

@@ -252,10 +252,16 @@ def test_dkd_match_consistent_with_track_step(dkd, clip):
     np.testing.assert_allclose(f1.numpy(), enc.numpy(), atol=1e-6, rtol=0)
     np.testing.assert_allclose(h1.numpy(), dkd.match(f0, h0, enc, training=False).numpy(),
                                atol=1e-5, rtol=0)
-    # match = correlation of the distilled kernels with the new features, plus the prior
-    kernels = dkd.distillator(f0, h0, training=False)
+    # match = correlation of the distilled kernels with the new features, plus the prior,
+    # both fed h_t / its per-joint peak (after ReLU) when normalize_heatmaps is on
+    assert dkd.cfg.normalize_heatmaps
+    pos = np.maximum(h0.numpy(), 0.0)
+    hn = tf.constant(pos / (pos.max(axis=(1, 2), keepdims=True) + 1e-3))
+    kernels = dkd.distillator(f0, hn, training=False)
     assert tuple(kernels.shape) == (2, 3, 3, 8, K)
-    manual = dkd.dynamic_conv(kernels, enc) + dkd.prior(h0)
+    prior = dkd.prior(hn)
+    assert np.abs(prior.numpy()).max() > 1e-4
+    manual = dkd.dynamic_conv(kernels, enc) + prior
     np.testing.assert_allclose(h1.numpy(), manual.numpy(), atol=1e-5, rtol=0)
 
 
@@ -268,15 +274,20 @@ def test_dkd_config_round_trip(dkd):
     assert again.cfg == dkd.cfg and again.cfg.kernel_size == 3
 
 
-def test_dkd_without_prior_has_no_prior_layer(tiny_model):
-    m = DKD({**tiny_model, "heatmap_prior": 0, "matching": "depthwise"}).build_all(1)
+def test_dkd_without_prior_has_no_prior_layer(tiny_model, rng):
+    # match() alone builds only Phi (the backbones are what cost seconds to build); without
+    # normalisation Phi sees h_t as it is
+    m = DKD({**tiny_model, "heatmap_prior": 0, "matching": "depthwise",
+             "normalize_heatmaps": False})
     assert m.prior is None
-    assert not any("heatmap_prior" in w.path for w in m.weights)
-    clip = tf.zeros((1, 2, H, H, 3))
-    f, h = m.init_step(clip[:, 0], training=False)
-    k_dw, mix = m.distillator(f, h, training=False)
-    manual = m.dynamic_conv((k_dw, mix), m.encoder(clip[:, 1], training=False))
-    np.testing.assert_allclose(m(clip, training=False).numpy()[:, 1], manual.numpy(),
+    f0 = tf.constant(rng.standard_normal((2, M, M, 8)).astype(np.float32))
+    h0 = tf.constant(rng.random((2, M, M, K)).astype(np.float32))
+    f1 = tf.constant(rng.standard_normal((2, M, M, 8)).astype(np.float32))
+    h1 = m.match(f0, h0, f1, training=False)
+    assert not any("prior" in w.path for w in m.weights)
+    assert len(m.weights) == len(m.distillator.weights) > 0
+    k_dw, mix = m.distillator(f0, h0, training=False)
+    np.testing.assert_allclose(h1.numpy(), m.dynamic_conv((k_dw, mix), f1).numpy(),
                                atol=1e-5, rtol=0)
 
 

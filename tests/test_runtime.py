@@ -31,23 +31,23 @@ def test_one_euro_step_with_fixed_cutoff():
 
 def test_one_euro_speed_raises_the_cutoff():
     # beta = 1, step 0 -> 1 at 10 Hz: speed dx = 10 / s; edx = a(1 Hz) * 10 = 3.858696;
-    # cutoff = 1 + 3.858696 = 4.858696 Hz; alpha = 2 pi 4.858696 0.1 / (1 + ...) = 0.7532558
+    # cutoff = 1 + 3.858696 = 4.858696 Hz; alpha = 3.052808 / 4.052808 = 0.7532575
     f = OneEuroFilter(min_cutoff=1.0, beta=1.0, d_cutoff=1.0, rate=10.0)
     f(np.zeros(2))
     y = f(np.ones(2))
-    np.testing.assert_allclose(y, [0.7532558, 0.7532558], atol=1e-6)
+    np.testing.assert_allclose(y, [0.7532575, 0.7532575], atol=1e-6)
     # value_scale 0.1 (e.g. 1 / a 10-pixel person) cuts the speed term tenfold:
-    # cutoff = 1.3858696, alpha = 0.8707675 / 1.8707675 = 0.4654590
+    # cutoff = 1.3858696, alpha = 0.8707690 / 1.8707690 = 0.4654600
     g = OneEuroFilter(min_cutoff=1.0, beta=1.0, d_cutoff=1.0, rate=10.0)
     g(0.0, t=0.0, value_scale=0.1)
-    assert float(g(1.0, t=0.1, value_scale=0.1)) == pytest.approx(0.4654590, abs=1e-6)
+    assert float(g(1.0, t=0.1, value_scale=0.1)) == pytest.approx(0.4654600, abs=1e-6)
 
 
 def test_one_euro_timestamps_and_reset():
     f = OneEuroFilter(1.0, 0.0, 1.0, rate=10.0)
     f(0.0, t=0.0)
-    # dt = 0.2 s: alpha = 1.2566371 / 2.2566371 = 0.5568583
-    assert float(f(1.0, t=0.2)) == pytest.approx(0.5568583, abs=1e-6)
+    # dt = 0.2 s: alpha = 1.2566371 / 2.2566371 = 0.5568627
+    assert float(f(1.0, t=0.2)) == pytest.approx(0.5568627, abs=1e-6)
     f.reset()
     assert float(f(5.0, t=0.3)) == 5.0  # the first sample passes through
 

@@ -27,6 +27,15 @@ def check_data_dir(dataset: str, data: str | None) -> None:
                         f"{dataset} --root R --out {data}` first")
 
 
+def has_videos(dataset: str, data: str | None, split: str) -> bool:
+    """Whether a split has any video (synthetic: always; prepared data: per summary.json)."""
+    if dataset == "synthetic":
+        return True
+    from .tfrecords import read_summary
+
+    return read_summary(data)[split].get("videos", 0) > 0
+
+
 def load_records(dataset: str, data: str | None, split: str, input_size: int,
                  videos: int, frames: int, seed: int) -> Tuple[List[dict], str]:
     """-> (records, crop mode). Synthetic: `videos` generated videos of `frames` frames

@@ -22,10 +22,10 @@ import numpy as np
 from ..errors import import_tensorflow
 from .graphs import EdgeGraph
 from .litert import model_ops, non_builtin_ops
+from .manifest import PRECISIONS
 
 tf = import_tensorflow()
 
-PRECISIONS = ("fp32", "fp16", "int8")
 SIGNATURE_KEY = "serving_default"
 
 

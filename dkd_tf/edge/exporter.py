@@ -31,6 +31,7 @@ from ..joints import joint_set_for
 from . import manifest as mf
 from . import calibration as cal
 from .convert import PRECISIONS, convert_graph
+from .manifest import parse_precisions  # noqa: F401  (part of this module's API)
 from .golden import EXPECTED, golden_clip, write_golden
 from .gpu import gpu_check_verdicts
 from .graphs import GRAPHS, build_graphs, graph_specs
@@ -41,24 +42,21 @@ from .verify import keras_pck, heldout_videos, protocol
 
 tf = import_tensorflow()
 
-# int8: ops of dynamic_conv kept in float (module docs of convert.py); empty = full integer.
-INT8_FLOAT_OPS: tuple = ()
+# int8 dynamic_conv: the per-joint peak normalisation of h_t (DKD.match with
+# normalize_heatmaps) runs in float: a joint whose map is all <= 0 has max + 1e-3 = 1e-3,
+# which quantises to the zero point, and the int8 DIV kernel then fails ("data[i] !=
+# zero_point"); in float it is exact. Everything else stays int8.
+NORMALIZATION_OPS = ("REDUCE_MAX", "ADD", "DIV")
 
 
-def parse_precisions(value) -> tuple:
-    """"fp32,fp16" or a sequence -> validated tuple (order kept, duplicates dropped)."""
-    items = value.split(",") if isinstance(value, str) else list(value)
-    out = []
-    for p in (str(v).strip().lower() for v in items):
-        if not p:
-            continue
-        if p not in PRECISIONS:
-            raise UserError(f"unknown precision {p!r}; choose from {', '.join(PRECISIONS)}")
-        if p not in out:
-            out.append(p)
-    if not out:
-        raise UserError(f"no precision given; choose from {', '.join(PRECISIONS)}")
-    return tuple(out)
+INT8_GPU_NOTE = ("GPU delegates run int8 models dequantized, in float; where the outputs differ "
+                 "from the int8 CPU kernels by more than the check's 1% tolerance the check "
+                 "fails: use the fp16 models on GPUs, int8 on CPUs and NPUs")
+
+
+def default_int8_float_ops(model_cfg) -> tuple:
+    """The ops of dynamic_conv that the int8 export keeps in float for this model."""
+    return NORMALIZATION_OPS if getattr(model_cfg, "normalize_heatmaps", False) else ()
 
 
 def _describe(path: str, fname: str, data: bytes, spec) -> dict:
@@ -98,7 +96,7 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> float:
 def export_model(model, cfg, out_dir: str, precisions: Sequence[str] = PRECISIONS,
                  checkpoint: str = "", calibration_frames: int = 100, golden: bool = True,
                  gpu_check: bool = True, progress: bool = True, *,
-                 int8_float_ops: Iterable[str] = INT8_FLOAT_OPS, reference_videos: int = 10,
+                 int8_float_ops: Optional[Iterable[str]] = None, reference_videos: int = 10,
                  reference_frames: Optional[int] = None, decode_method: str = "dark",
                  checkpoint_step: Optional[int] = None) -> dict:
     """Exports a built DKD model (its config `cfg`) into out_dir; returns the manifest.
@@ -108,6 +106,8 @@ def export_model(model, cfg, out_dir: str, precisions: Sequence[str] = PRECISION
     (features, heatmaps, features) triples from the float model for dynamic_conv).
     golden: write golden/ (fp32 loop on a synthetic clip). gpu_check: run
     ../shared/tools/gpu_check on every model when installed (else "not verified").
+    int8_float_ops: op names of dynamic_conv kept float in int8 (None: the model's default,
+    see default_int8_float_ops; () forces full integer).
     reference_videos: held-out videos on which the Keras PCK is measured for verify.py
     (0: none). progress: one line per step on stderr.
     """
@@ -115,6 +115,8 @@ def export_model(model, cfg, out_dir: str, precisions: Sequence[str] = PRECISION
     if int(calibration_frames) < 1:
         raise UserError(f"calibration_frames must be positive (got {calibration_frames})")
     spec_decode = mf.decode_spec(decode_method)
+    if int8_float_ops is None:
+        int8_float_ops = default_int8_float_ops(cfg.model)
     out = ensure_writable_dir(out_dir)
     t_start = time.perf_counter()
 
@@ -161,6 +163,8 @@ def export_model(model, cfg, out_dir: str, precisions: Sequence[str] = PRECISION
             paths = {os.path.abspath(os.path.join(stage, e["file"])): e
                      for p in models.values() for e in p.values()}
             for path, verdict in gpu_check_verdicts(list(paths)).items():
+                if verdict["ok"] is False and path.endswith("_int8.tflite"):
+                    verdict["note"] = INT8_GPU_NOTE
                 paths[path]["gpu"] = verdict
         else:
             for p in models.values():

@@ -31,6 +31,22 @@ LOOP = ("f = frame_encoder(x0); h = pose_initializer(x0); for each next frame x:
         "features=f_new); f = f_new; keypoints = decode(h) mapped back through the letterbox")
 
 
+def parse_precisions(value) -> tuple:
+    """"fp32,fp16" or a sequence -> validated tuple (order kept, duplicates dropped)."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out = []
+    for p in (str(v).strip().lower() for v in items):
+        if not p:
+            continue
+        if p not in PRECISIONS:
+            raise UserError(f"unknown precision {p!r}; choose from {', '.join(PRECISIONS)}")
+        if p not in out:
+            out.append(p)
+    if not out:
+        raise UserError(f"no precision given; choose from {', '.join(PRECISIONS)}")
+    return tuple(out)
+
+
 def model_file(graph: str, precision: str) -> str:
     return f"{graph}_{precision}.tflite"
 

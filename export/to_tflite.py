@@ -1,0 +1,104 @@
+"""python export/to_tflite.py: export a trained DKD as three LiteRT graphs + manifest.json.
+
+With no arguments it exports the latest checkpoint of runs/tiny to android_demo_assets/ at
+fp32, fp16 and int8: <graph>_<precision>.tflite for pose_initializer, frame_encoder and
+dynamic_conv, manifest.json, README.md and golden/ (a clip + expected keypoints). Every model
+is checked for builtin-only ops and (when ../shared/tools/gpu_check is set up) for the GPU
+delegate. Files are staged and renamed into place, manifest.json last.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Optional, Sequence
+
+try:
+    import dkd_tf  # noqa: F401
+except ImportError:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from dkd_tf.errors import UserError, run_cli  # noqa: E402
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(prog="python export/to_tflite.py",
+                                 description=__doc__.split("\n")[0].split(": ", 1)[1])
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument("--workdir", default=None,
+                     help="work directory whose latest checkpoint is exported (default runs/tiny)")
+    src.add_argument("--checkpoint", default=None,
+                     help="a checkpoint prefix, e.g. runs/tiny/ckpt-2400 (config.json beside it)")
+    ap.add_argument("--out", default="android_demo_assets", help="output folder")
+    ap.add_argument("--precision", default="fp32,fp16,int8",
+                    help="comma-separated subset of fp32,fp16,int8 (default all)")
+    ap.add_argument("--preset", default=None,
+                    help="refuse a checkpoint whose config is not this preset")
+    ap.add_argument("--calibration-frames", type=int, default=100,
+                    help="int8 representative samples per graph (at least 100 recommended)")
+    ap.add_argument("--reference-videos", type=int, default=10,
+                    help="held-out videos for the Keras reference PCK in the manifest (0: none)")
+    ap.add_argument("--no-golden", action="store_true", help="skip golden/")
+    ap.add_argument("--no-gpu-check", action="store_true", help="skip the GPU-delegate check")
+    ap.add_argument("--quiet", action="store_true", help="no progress lines")
+    return ap.parse_args(argv)
+
+
+def format_table(manifest: dict) -> str:
+    rows = [("file", "size", "ops", "GPU")]
+    for graphs in manifest["models"].values():
+        for e in graphs.values():
+            ok = e["gpu"]["ok"]
+            verdict = {True: "ok", False: "FAIL", None: "not verified"}[ok]
+            if ok is False and e["gpu"].get("unsupported"):
+                verdict += f" ({e['gpu']['unsupported'][0][:60]})"
+            rows.append((e["file"], f"{e['bytes'] / 1e6:.2f} MB", str(e["op_count"]), verdict))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join("  ".join(c.ljust(w) if i in (0, 3) else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(r, widths))) for r in rows)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    a = parse_args(argv)
+    # everything that can be checked without TensorFlow is checked first
+    from dkd_tf.edge.checkpoint import resolve
+    from dkd_tf.edge.manifest import parse_precisions
+    from dkd_tf.io_utils import ensure_writable_dir
+
+    precisions = parse_precisions(a.precision)
+    if a.calibration_frames < 1:
+        raise UserError(f"--calibration-frames must be positive (got {a.calibration_frames})")
+    if a.reference_videos < 0:
+        raise UserError(f"--reference-videos must not be negative (got {a.reference_videos})")
+    prefix, cfg = resolve(a.workdir or ("runs/tiny" if not a.checkpoint else None),
+                          a.checkpoint)
+    if a.preset and cfg.preset != a.preset:
+        raise UserError(f"{prefix}: a '{cfg.preset}' checkpoint, not '{a.preset}'")
+    out = ensure_writable_dir(a.out)
+    probe = os.path.join(out, f".write-probe-{os.getpid()}")
+    try:
+        with open(probe, "wb"):
+            pass
+        os.remove(probe)
+    except OSError as e:
+        raise UserError(f"{out}: cannot write here ({e.strerror})") from None
+
+    from dkd_tf.edge.checkpoint import restore
+    from dkd_tf.edge.exporter import export_model
+
+    model, step = restore(prefix, cfg)
+    man = export_model(model, cfg, out, precisions, checkpoint=prefix,
+                       calibration_frames=a.calibration_frames, golden=not a.no_golden,
+                       gpu_check=not a.no_gpu_check, progress=not a.quiet,
+                       reference_videos=a.reference_videos, checkpoint_step=step)
+    print(format_table(man))
+    ref = man.get("reference")
+    if ref:
+        print(f"Keras reference PCK@0.2 {ref['keras_pck']:.3f} on {ref['protocol']['videos']} "
+              f"held-out videos; run: python export/verify.py {a.out}")
+    print(f"wrote {os.path.join(out, 'manifest.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
