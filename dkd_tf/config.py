@@ -56,7 +56,7 @@ class TrainConfig:
     stage1_batch: int = 16
     stage1_lr: float = 2e-3
     # stage 2: clips through the recurrence, adversarial
-    stage2_steps: int = 600
+    stage2_steps: int = 900
     stage2_batch: int = 8
     stage2_lr: float = 2e-3
     clip_len: int = 5
@@ -147,8 +147,8 @@ def r50() -> Config:
         preset="r50",
         model=ModelConfig(input_size=256, initializer_backbone="resnet50", initializer_width=1.0,
                           deconv_filters=256, initializer_skips=False,
-                          encoder_backbone="resnet18", encoder_width=0.5, encoder_stages=3,
-                          feature_channels=64, kernel_size=7, distillator_filters=64,
+                          encoder_backbone="resnet18", encoder_width=0.25, encoder_stages=3,
+                          feature_channels=48, kernel_size=7, distillator_filters=48,
                           distillator_pools=3, matching="full", heatmap_prior=0),
         train=TrainConfig(stage1_steps=140000, stage1_batch=32, stage1_lr=1e-3,
                           stage2_steps=60000, stage2_batch=16, stage2_lr=1e-3, minutes=0,

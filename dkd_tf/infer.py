@@ -25,9 +25,8 @@ from .errors import UserError, quiet_libraries, run_cli
 
 DEFAULT_ASSETS = "android_demo_assets"
 DEFAULT_REINIT_EVERY = 30
-# One-Euro defaults of the video CLI (speed in person sizes per second), chosen on
-# synthetic training-range videos; see README "Edge runtime".
-DEFAULT_MIN_CUTOFF, DEFAULT_BETA, DEFAULT_D_CUTOFF = 1.0, 2.0, 1.0
+# One-Euro defaults of the video CLI: those of dkd_tf.runtime.OneEuroParams
+DEFAULT_MIN_CUTOFF, DEFAULT_BETA, DEFAULT_D_CUTOFF = 2.0, 2.0, 1.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,8 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--assets", default=DEFAULT_ASSETS,
                     help=f"folder with manifest.json and the .tflite graphs ({DEFAULT_ASSETS})")
     ap.add_argument("--precision", default="fp32", help="fp32, fp16 or int8 (as exported)")
-    ap.add_argument("--roi", choices=("full", "track"), default="track",
-                    help="input region: the whole frame, or a crop around the last pose")
+    ap.add_argument("--roi", choices=("full", "track"), default="full",
+                    help="input region: the whole frame, or a crop around the last pose "
+                         "(for people small in the frame)")
     ap.add_argument("--reinit-every", type=int, default=DEFAULT_REINIT_EVERY,
                     help="run the initializer every N frames (0 = only on the first)")
     ap.add_argument("--reinit-score", type=float, default=None,
@@ -215,12 +215,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         complete = finished and source.problem is None
         written = []
         for key, w in writers.items():
+            if w.frames == 0:  # nothing to keep: leave no empty outputs behind
+                w.discard()
+                continue
             path = (w.close({"frames_written": w.frames, "complete": complete})
                     if key == "json" else w.close())
             if path:
                 written.append(path)
         if not finished and written:
-            print(f"warning: stopped early; outputs kept up to the last frame processed: "
+            n = max(w.frames for w in writers.values())
+            print(f"warning: stopped after {n} frames; outputs kept up to there: "
                   f"{', '.join(written)}", file=sys.stderr)
     ms = tracker.graph_ms
     print(f"{stats['frames']} frames ({stats['initializer_frames']} initializer) in "

@@ -120,6 +120,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     elif start:
         print(f"resuming from step {start} ({trainer.elapsed.numpy() / 60:.1f} min trained)",
               file=sys.stderr)
+    if trainer.agree([start]) != [float(start)]:  # multi-worker: all must resume alike
+        raise UserError(f"{workdir}: the workers restored different steps (this one {start}); "
+                        "give every worker the same --workdir on a shared file system")
     total = t.stage1_steps + t.stage2_steps
     if start < total:
         run_training(trainer, cfg, a, start)
@@ -155,8 +158,8 @@ def run_training(trainer, cfg, a, start):
     writer = (tf.summary.create_file_writer(os.path.join(trainer.workdir, "logs"))
               if trainer.is_chief else tf.summary.create_noop_writer())
     budget = t.minutes * 60.0 if t.minutes else float("inf")
-    # stage 1 gets half of the time budget, stage 2 the rest
-    stage_budget = {1: budget * 0.5, 2: budget}
+    # stage 1 gets 45% of the time budget, stage 2 the rest (stage 2 learns more slowly)
+    stage_budget = {1: budget * 0.45, 2: budget}
     total = t.stage1_steps + t.stage2_steps
     step = start
     bar = progress_bar(total=total, initial=start, desc="train", unit="step")

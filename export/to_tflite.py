@@ -50,12 +50,17 @@ def format_table(manifest: dict) -> str:
         for e in graphs.values():
             ok = e["gpu"]["ok"]
             verdict = {True: "ok", False: "FAIL", None: "not verified"}[ok]
-            if ok is False and e["gpu"].get("unsupported"):
-                verdict += f" ({e['gpu']['unsupported'][0][:60]})"
+            if ok is False and e["file"].endswith("_int8.tflite"):
+                verdict += " (GPU vs int8 CPU outputs differ; use fp16 on GPUs)"
+            elif ok is False and e["gpu"].get("unsupported"):
+                verdict += f" ({e['gpu']['unsupported'][0][:100]})"
+            elif ok is None:
+                verdict = e["gpu"]["method"]
             rows.append((e["file"], f"{e['bytes'] / 1e6:.2f} MB", str(e["op_count"]), verdict))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join("  ".join(c.ljust(w) if i in (0, 3) else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(r, widths))) for r in rows)
+                               for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+                     for r in rows)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

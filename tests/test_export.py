@@ -26,8 +26,11 @@ SMALL = {"input_size": 64, "initializer_width": 0.25, "deconv_filters": 32,
          "encoder_width": 0.25, "feature_channels": 8, "kernel_size": 3,
          "distillator_filters": 16}
 GRAPHS = ("pose_initializer", "frame_encoder", "dynamic_conv")
-# PCK@0.2 of the LiteRT loop may differ from the Keras model's by at most this much
-PCK_TOLERANCE = {"fp32": 0.0, "fp16": 0.02, "int8": 0.10}
+# PCK@0.2 of the LiteRT loop on 6 held-out videos x 12 frames may differ from the Keras
+# model's by at most this much. The test network is untrained (flat, noisy heatmaps, where
+# quantisation flips arg-maxes far more than on a trained one), so these bound regressions;
+# measured here: 0.001 (fp16), 0.005 (int8); the trained tiny preset: 0.000 and 0.004.
+PCK_TOLERANCE = {"fp32": 0.0, "fp16": 0.02, "int8": 0.05}
 
 
 def _load_cli(path):
@@ -43,18 +46,21 @@ def _small_cfg():
     return with_overrides(tiny(), model=SMALL, train={"eval_frames": 12})
 
 
-def _checkpoint(workdir, cfg, model, weights_list=True):
-    """A work directory as the Trainer writes it (config.json, ckpt-N, `checkpoint`)."""
+def _checkpoint(workdir, cfg, model, trainer_layout=True):
+    """A work directory as the Trainer writes it (config.json, ckpt-N, `checkpoint`);
+    trainer_layout=False saves tf.train.Checkpoint(model=DKD) as the Trainer did before it
+    tracked the flat variable list (Keras 3 sub-layers held in lists are then missing)."""
     from dkd_tf.errors import import_tensorflow
 
     tf = import_tensorflow()
+    from dkd_tf.trainer import variables_of
+
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "config.json"), "w") as f:
         f.write(cfg.to_json())
-    deps = {"model": model, "step": tf.Variable(4, dtype=tf.int64)}
-    if weights_list:
-        deps["model_weights"] = list(model.weights)
-    tf.train.CheckpointManager(tf.train.Checkpoint(**deps), workdir, 2).save(checkpoint_number=4)
+    ckpt = tf.train.Checkpoint(model=variables_of(model) if trainer_layout else model,
+                               step=tf.Variable(4, dtype=tf.int64))
+    tf.train.CheckpointManager(ckpt, workdir, 2).save(checkpoint_number=4)
     return workdir
 
 
@@ -71,13 +77,16 @@ def exported(tmp_path_factory):
 
     from dkd_tf.models.dkd import DKD
 
+    import keras
+
     cfg = _small_cfg()
+    keras.utils.set_random_seed(12)  # a fixed network: the PCK checks below are reproducible
     model = DKD(dataclasses.asdict(cfg.model)).build_all(1)
     workdir = _checkpoint(str(tmp_path_factory.mktemp("run")), cfg, model)
     out = str(tmp_path_factory.mktemp("assets"))
     cli = _load_cli(TO_TFLITE)
     rc = cli.main(["--workdir", workdir, "--out", out, "--no-gpu-check", "--quiet",
-                   "--reference-videos", "3"])
+                   "--reference-videos", "6"])
     assert rc == 0
     return out, workdir, model, cfg
 
@@ -170,9 +179,8 @@ def test_checkpoints_that_do_not_hold_the_configured_model_are_refused(exported,
     shutil.copytree(workdir, other)
     with open(os.path.join(other, "config.json"), "w") as f:
         f.write(with_overrides(cfg, model={"feature_channels": 16}).to_json())
-    # saved through tf.train.Checkpoint(model=...) alone, which misses the layers Keras 3
-    # holds in Python lists
-    partial = _checkpoint(str(tmp_path / "partial"), cfg, model, weights_list=False)
+    # the Trainer's layout before it tracked the flat variable list: most weights missing
+    partial = _checkpoint(str(tmp_path / "partial"), cfg, model, trainer_layout=False)
     for wd, text in ((other, "does not hold a 'tiny' model"), (partial, "lacks")):
         capsys.readouterr()
         assert cli.run_cli(cli.main, ["--workdir", wd, "--out", out, "--quiet"]) == 2
@@ -305,11 +313,18 @@ def test_quantized_loops_keep_pck(exported):
     assert abs(vf.keras_pck(model, cfg, data) - keras) < 1e-9  # the manifest's reference
     for prec in ("fp32", "fp16", "int8"):
         res = vf.litert_pck(m, out, prec, data)
+        print(f"{prec}: PCK {res['pck']:.4f} (Keras {keras:.4f})")
         assert abs(res["pck"] - keras) <= PCK_TOLERANCE[prec] + 1e-9, (prec, res["pck"], keras)
         assert all(v > 0 for v in res["ms"].values())
-    checks = m["checks"]
+    checks = m["checks"]  # the exporter's own loop-vs-Keras comparison on a held-out clip
     assert checks["fp32"]["max_abs_diff"] < 1e-4
-    assert checks["fp16"]["max_abs_diff"] < 0.05 and checks["fp16"]["argmax_agreement"] > 0.9
+    assert checks["fp16"]["max_abs_diff"] < 0.01 * _heat_range(model, cfg)
+
+
+def _heat_range(model, cfg):
+    x = _clip(cfg, frames=4)
+    h = model(x[None], training=False).numpy()
+    return float(h.max() - h.min())
 
 
 def test_verify_cli_prints_pck_drop_and_ms(exported, capsys, tmp_path):

@@ -167,7 +167,7 @@ def test_roi_track_crops_around_the_last_pose_and_reanchors(edge_assets):
     # frame 1: the crop moves to the pose of frame 0, so the state is re-anchored once
     p1 = tr.process(big[1])
     lo, hi = p0.raw_keypoints.min(0), p0.raw_keypoints.max(0)
-    side = min(max((hi - lo).max() * 1.5, 12.8, 16.0), 153.6)
+    side = min(max((hi - lo).max() * 1.5, tr.roi_min_side * 128, 16.0), 153.6)
     centre = np.clip((lo + hi) / 2, 0, 127)
     x1, y1, x2, y2 = p1.roi
     assert ((x1 + x2) / 2, (y1 + y2) / 2) == pytest.approx(tuple(centre), abs=1e-3)

@@ -9,6 +9,8 @@
   host_loop   the manifest's loop over the exported graphs (no TensorFlow)
   golden      the golden clip for device ports
   verify      PCK of the exported set on held-out synthetic videos
+  checkpoint  which checkpoint to export (checked before TensorFlow) and a complete restore
+  readme      README.md of an export folder, rendered from its manifest
   exporter    export_model(model, cfg, out_dir, ...) -> manifest
 Modules that need TensorFlow (graphs, convert, calibration's triples, exporter) import it
 themselves; importing this package does not.

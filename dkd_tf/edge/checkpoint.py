@@ -17,11 +17,6 @@ from typing import Optional, Tuple
 from ..config import Config, load_config
 from ..errors import UserError
 
-# The checkpoint dependency holding list(model.weights) in weight order. With Keras 3,
-# tf.train.Checkpoint(model=DKD) alone saves only the layers held in attributes, not those
-# held in Python lists (backbone stages, deconvs, skips, laterals, distillator stages).
-WEIGHTS_KEY = "model_weights"
-
 
 def _latest(workdir: str) -> Optional[str]:
     state = os.path.join(workdir, "checkpoint")
@@ -65,10 +60,11 @@ def resolve(workdir: Optional[str], checkpoint: Optional[str]) -> Tuple[str, Con
 def restore(prefix: str, cfg: Config):
     """-> (built DKD with the checkpoint's weights, training step or None).
 
-    Restores through the same object graph the Trainer saves (`model=...`, plus the flat
-    `model_weights` list when the checkpoint has one) and then requires that *every* model
-    weight was assigned: each is set to NaN first, so anything the checkpoint did not hold
-    stays NaN and is reported, instead of exporting a partly random network.
+    Restores the Trainer's layout (`model` = dkd_tf.trainer.variables_of(model), the flat list
+    of every model variable) and then requires that *every* model weight was assigned: each
+    is set to NaN first, so anything the checkpoint did not hold stays NaN and is reported,
+    instead of exporting a partly random network (checkpoints written before the Trainer
+    tracked that list hold only a few of the variables).
     """
     import dataclasses
 
@@ -78,6 +74,7 @@ def restore(prefix: str, cfg: Config):
 
     tf = import_tensorflow()
     from ..models.dkd import DKD
+    from ..trainer import variables_of
 
     model = DKD(dataclasses.asdict(cfg.model)).build_all(1)
     try:
@@ -85,15 +82,12 @@ def restore(prefix: str, cfg: Config):
         keys = reader.get_variable_to_shape_map()
     except Exception as e:  # unreadable or truncated files
         raise UserError(f"{prefix}: cannot read this checkpoint ({type(e).__name__})") from None
-    if not any(k.startswith(("model/", WEIGHTS_KEY + "/")) for k in keys):
+    if not any(k.startswith("model/") for k in keys):
         raise UserError(f"{prefix}: holds no DKD model")
     for w in model.weights:
         w.assign(np.full(w.shape, np.nan, w.dtype))
-    deps = {"model": model}
-    if any(k.startswith(WEIGHTS_KEY + "/") for k in keys):
-        deps[WEIGHTS_KEY] = list(model.weights)
     try:
-        tf.train.Checkpoint(**deps).restore(prefix).expect_partial()
+        tf.train.Checkpoint(model=variables_of(model)).restore(prefix).expect_partial()
     except (AssertionError, ValueError, tf.errors.OpError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
         raise UserError(f"{prefix}: does not hold a '{cfg.preset}' model as config.json "
@@ -101,9 +95,9 @@ def restore(prefix: str, cfg: Config):
     missing = [w.path for w in model.weights if np.isnan(w.numpy()).any()]
     if missing:
         raise UserError(f"{prefix}: the checkpoint lacks {len(missing)} of "
-                        f"{len(model.weights)} model weights (e.g. {missing[0]}): it was saved "
-                        f"without them (a checkpoint of another model, or written by a "
-                        f"trainer whose checkpoint does not hold '{WEIGHTS_KEY}')")
+                        f"{len(model.weights)} model weights (e.g. {missing[0]}): a checkpoint "
+                        f"of another model, or one written before the Trainer saved every "
+                        f"variable (retrain or resave it)")
     step = None
     if "step/.ATTRIBUTES/VARIABLE_VALUE" in keys:
         step = int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))

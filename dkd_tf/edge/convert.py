@@ -111,7 +111,11 @@ def convert_graph(graph: EdgeGraph, precision: str,
 
 def _selective_int8(conv, representative, float_ops: Sequence[str]) -> bytes:
     """Full-integer except `float_ops`, which LiteRT's selective quantisation keeps float."""
+    import warnings
+
     options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(float_ops))
-    debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=conv, debug_dataset=representative, debug_options=options)
-    return debugger.get_nondebug_quantized_model()
+    with warnings.catch_warnings():  # the debugger runs tf.lite.Interpreter ("deprecated")
+        warnings.simplefilter("ignore", UserWarning)
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=conv, debug_dataset=representative, debug_options=options)
+        return debugger.get_nondebug_quantized_model()

@@ -111,14 +111,16 @@ def run(model, inputs):
     res = {}
     for n, b in outs.items():
         shape = [int(s) for s in det[n]["shape"]]
-        res[n] = np.array(b.read(int(np.prod(shape)), np.dtype(str(det[n]["dtype"])))).reshape(shape)
+        dt = np.dtype(str(det[n]["dtype"]))
+        res[n] = np.array(b.read(int(np.prod(shape)), dt)).reshape(shape)
     return res
 
 path, npz = sys.argv[1], sys.argv[2]
 inputs = {k: np.ascontiguousarray(v) for k, v in np.load(npz).items()}
 out = {}
 try:
-    gm = CompiledModel.from_file(path, hardware_accel=HardwareAccelerator.GPU | HardwareAccelerator.CPU)
+    gm = CompiledModel.from_file(
+        path, hardware_accel=HardwareAccelerator.GPU | HardwareAccelerator.CPU)
     out["fully_accelerated"] = bool(gm.is_fully_accelerated())
     got = run(gm, inputs)
     ref = run(CompiledModel.from_file(path, hardware_accel=HardwareAccelerator.CPU), inputs)

@@ -35,8 +35,9 @@ def _int8_text(man: dict) -> str:
     text = ("`int8` (int8 weights and activations, float32 I/O, calibrated on synthetic frames "
             "and on real tracker states")
     if kept:
-        text += (f"; in `dynamic_conv` the heatmap normalisation ({', '.join(kept)}) stays "
-                 f"float, since a dead joint's peak quantises to zero")
+        text += (f"; in `dynamic_conv` {', '.join(kept)} stay float (the correlation of two "
+                 f"runtime tensors is faster and more accurate in float; a dead joint's peak "
+                 f"would quantise to zero in the heatmap normalisation)")
     return text + "; for CPUs and NPUs)"
 
 
@@ -47,12 +48,12 @@ def render_readme(man: dict) -> str:
     prec0 = next(iter(man["models"]))
     K = len(man["joints"])
     f_shape, h_shape = man["state"]["features"], man["state"]["heatmaps"]
+    gold = man.get("golden", {})
     return f"""# DKD on the edge: exported LiteRT (TFLite) graphs
 
-Written by `python export/to_tflite.py` from a `{man['preset']}` checkpoint
-(`{man['checkpoint'] or 'untrained'}`); do not edit by hand: the text lives in
-`dkd_tf/edge/readme.py`. An app needs these files and `manifest.json` only: no TensorFlow and
-none of our Python code.
+Written by `python export/to_tflite.py` for the `{man['preset']}` preset (the checkpoint is named
+in `manifest.json`); do not edit by hand: the text lives in `dkd_tf/edge/readme.py`. An app
+needs these files and `manifest.json` only: no TensorFlow and none of our Python code.
 
 ## Files
 
@@ -62,9 +63,9 @@ none of our Python code.
   stride, decode rule, joint names and skeleton, and for each precision and graph the file, its
   sha256, its GPU-delegate verdict (`gpu.ok`, `gpu.method`) and its tensors with **role**,
   interpreter **name**, shape and dtype. Wire tensors by role, never by their order.
-- `golden/`: a {man.get('golden', {}).get('frames', 'short')}-frame synthetic clip (`NNNN.png`,
-  RGB, 4:3) and `expected.json` with the keypoints the `{man.get('golden', {}).get('precision', 'fp32')}`
-  loop gives on it, to check a port (schema in the file; tolerance under `tolerance`).
+- `golden/`: a {gold.get('frames', 'short')}-frame synthetic clip (`NNNN.png`, RGB, 4:3) and
+  `expected.json` with the keypoints the `{gold.get('precision', 'fp32')}` loop gives on it, to
+  check a port (schema in the file; tolerance under `tolerance`).
 
 Precisions: `fp32`; `fp16` (float16 weights, float32 activations and I/O: the usual choice
 for a GPU delegate); {_int8_text(man)}. `python export/verify.py <this folder>` prints the PCK
@@ -110,7 +111,8 @@ and frame pixel `(u * {hm['stride']} - ox) / s` (same for y with `oy`).
 ```kotlin
 val compat = CompatibilityList()
 val options = Interpreter.Options().apply {{
-    if (compat.isDelegateSupportedOnThisDevice) addDelegate(GpuDelegate(compat.bestOptionsForThisDevice))
+    if (compat.isDelegateSupportedOnThisDevice)
+        addDelegate(GpuDelegate(compat.bestOptionsForThisDevice))
     else setNumThreads(4)                      // XNNPACK on the CPU
 }}
 val encoder = Interpreter(loadModelFile("frame_encoder_fp16.tflite"), options)
@@ -128,9 +130,9 @@ Equivalently, find tensors by the interpreter names in the manifest
 output buffers as the next frame's inputs (`f`, `h`), and copy `h` out before decoding if the
 buffers are shared. The GPU verdicts in the manifest come from the TFLite GPU-delegate rules
 and LiteRT's GPU accelerator on a software Vulkan device (SwiftShader): they prove op coverage
-and float32 kernel correctness, not a phone's speed or its fp16 precision; the
-`dynamic_conv` graph uses no convolution with a runtime filter, so the OpenGL ES backend
-takes it too.
+and float32 kernel correctness, not a phone's speed or its fp16 precision. The
+`dynamic_conv` graph has no convolution with a runtime filter (which the delegate's OpenGL ES
+backend rejects); its correlation is slices, a concatenation and a rank-3 BATCH_MATMUL.
 
 ## Jetson / Linux (Python LiteRT wheel)
 
