@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import warnings
 from typing import Callable, Dict, Iterable, Optional, Sequence
 
 import numpy as np
@@ -79,7 +80,11 @@ def convert_graph(graph: EdgeGraph, precision: str,
     representative: for int8, a callable returning an iterable of {input role: float32
     array of the input's shape} (the converter's representative_dataset).
     """
-    with tempfile.TemporaryDirectory(prefix="dkd_edge_") as d, _captured_stderr() as log:
+    with tempfile.TemporaryDirectory(prefix="dkd_edge_") as d, _captured_stderr() as log, \
+            warnings.catch_warnings():
+        # int8 calibration runs TF's own tf.lite.Interpreter, which warns that it is deprecated
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated",
+                                category=UserWarning)
         try:
             tf.saved_model.save(graph, d, signatures={
                 SIGNATURE_KEY: graph.serving.get_concrete_function()})
@@ -111,11 +116,7 @@ def convert_graph(graph: EdgeGraph, precision: str,
 
 def _selective_int8(conv, representative, float_ops: Sequence[str]) -> bytes:
     """Full-integer except `float_ops`, which LiteRT's selective quantisation keeps float."""
-    import warnings
-
     options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(float_ops))
-    with warnings.catch_warnings():  # the debugger runs tf.lite.Interpreter ("deprecated")
-        warnings.simplefilter("ignore", UserWarning)
-        debugger = tf.lite.experimental.QuantizationDebugger(
-            converter=conv, debug_dataset=representative, debug_options=options)
-        return debugger.get_nondebug_quantized_model()
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=conv, debug_dataset=representative, debug_options=options)
+    return debugger.get_nondebug_quantized_model()

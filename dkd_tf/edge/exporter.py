@@ -260,5 +260,10 @@ def _commit(stage: str, out: str, man: dict, golden: bool) -> None:
         elif os.path.exists(dst):
             os.remove(dst)
         os.replace(os.path.join(stage, "golden"), dst)
-    atomic_write_bytes(os.path.join(out, "README.md"), render_readme(man).encode())
+    readme = os.path.join(out, "README.md")
+    atomic_write_bytes(readme, render_readme(man).encode())
     atomic_write_json(manifest_path, man)
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (readme, manifest_path):  # atomic writes create 0600 files; an export ships
+        os.chmod(path, 0o666 & ~umask)
