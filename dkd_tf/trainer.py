@@ -292,7 +292,12 @@ def cosine_lr(base: float, progress: float, alpha: float = 0.02) -> float:
 
 
 def open_workdir_for_eval(workdir: str):
-    """(model, config, step) restored from the latest checkpoint of a work directory."""
+    """(model, config, step) restored from the latest checkpoint of a work directory.
+
+    Uses the export's checked restore: every weight must come from the checkpoint (a file
+    that lacks some fails with one line instead of scoring a partly random network)."""
+    from .edge.checkpoint import restore
+
     path = os.path.join(workdir, "config.json")
     if not os.path.isfile(path):
         raise UserError(f"{workdir}: no config.json, not a dkd_tf work directory")
@@ -300,13 +305,5 @@ def open_workdir_for_eval(workdir: str):
     ckpt_path = tf.train.latest_checkpoint(workdir)
     if not ckpt_path:
         raise UserError(f"{workdir}: no checkpoint found (train first)")
-    model = DKD(dataclasses.asdict(cfg.model)).build_all(1)
-    try:
-        tf.train.Checkpoint(model=variables_of(model)).restore(ckpt_path).expect_partial()
-        # a restore is lazy: touch the variables so a corrupt file fails here
-        _ = [v.numpy() for v in model.weights[:1]]
-    except Exception as e:
-        raise UserError(f"{ckpt_path}: cannot restore ({type(e).__name__})") from None
-    reader = tf.train.load_checkpoint(ckpt_path)
-    step = int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
-    return model, cfg, step
+    model, step = restore(ckpt_path, cfg)
+    return model, cfg, int(step or 0)

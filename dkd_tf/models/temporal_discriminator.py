@@ -31,7 +31,10 @@ class TemporalDiscriminator(layers.Layer):
             layers.Dense(q * q * filters, activation="elu"), layers.Reshape((q, q, filters)),
             layers.UpSampling2D(2), layers.Conv2D(filters, 3, padding="same", activation="elu"),
             layers.UpSampling2D(2), layers.Conv2D(filters, 3, padding="same", activation="elu"),
-            layers.Conv2D(num_joints, 3, padding="same")])
+            # tanh bounds the reconstruction to the range of a heatmap change [-1, 1]:
+            # with BEGAN's k near 1, an unbounded D inflated L(fake) without limit and the
+            # generator's adversarial gradient wrecked the tracker (measured: L_G 0.03 -> 11)
+            layers.Conv2D(num_joints, 3, padding="same", activation="tanh")])
 
     def call(self, image_t, heat_t, image_t1, heat_t1, training=None):
         f = image_t.shape[1] // heat_t.shape[1]
