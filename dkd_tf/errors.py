@@ -5,6 +5,7 @@ turns it into a single stderr line and exit code 2, so a user sees that line and
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import Callable, Optional, Sequence
@@ -22,6 +23,21 @@ def quiet_libraries() -> None:
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 
+@contextlib.contextmanager
+def muted_stderr():
+    """Sends file descriptor 2 (where C++ libraries log) to /dev/null for the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def import_tensorflow():
     """Imports TensorFlow with its start-up chatter on fd 2 suppressed; returns the module.
 
@@ -31,21 +47,13 @@ def import_tensorflow():
     quiet_libraries()
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
+    with muted_stderr():
         import tensorflow as tf
         tf.get_logger().setLevel("ERROR")
         from tensorflow.python.util import deprecation
 
         deprecation._PRINT_DEPRECATION_WARNINGS = False  # v1 profiler API used for FLOPs
         tf.config.list_physical_devices()  # CUDA probing logs happen here, still muted
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
     return tf
 
 

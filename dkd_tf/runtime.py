@@ -57,7 +57,7 @@ import cv2
 import numpy as np
 
 from .codec import DECODE_METHODS, decode_heatmaps
-from .errors import UserError
+from .errors import muted_stderr, UserError
 from .one_euro import OneEuroFilter
 
 MANIFEST_FORMAT = "dkd-tf/1"
@@ -141,19 +141,6 @@ def _load_delegate(load_delegate, path: str):
     raise UserError(f"{path}: cannot load delegate ({err})")
 
 
-@contextlib.contextmanager
-def muted_stderr():
-    """Sends file descriptor 2 (where C++ libraries log) to /dev/null for the block."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _op_resolver_type(Interpreter):

@@ -17,7 +17,7 @@ import os
 import sys
 from typing import Dict, List, Optional, Tuple, Union
 
-from ..errors import UserError
+from ..errors import muted_stderr, UserError
 
 _INTERPRETERS = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter")
 _SCHEMAS = ("ai_edge_litert.schema_py_generated", "tflite_runtime.schema_py_generated",
@@ -55,19 +55,6 @@ def load_interpreter(path: str, num_threads: Optional[int] = None):
     return it
 
 
-@contextlib.contextmanager
-def muted_stderr():
-    """Sends file descriptor 2 (where C++ libraries log) to /dev/null for the block."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def signature_tensors(interpreter, key: Optional[str] = None) -> Dict[str, Dict[str, dict]]:
