@@ -4,6 +4,7 @@ A crash or a bad input part-way never leaves a half-written file under the final
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -43,3 +44,12 @@ def ensure_writable_dir(path: str) -> str:
     if not os.access(path, os.W_OK | os.X_OK):
         raise UserError(f"{path}: folder is not writable")
     return path
+
+
+def sha256_file(path: str) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -56,6 +56,7 @@ from typing import Dict, Optional, Tuple
 import cv2
 import numpy as np
 
+from .io_utils import sha256_file  # noqa: F401  (re-exported)
 from .codec import DECODE_METHODS, decode_heatmaps
 from .errors import muted_stderr, UserError
 from .one_euro import OneEuroFilter
@@ -157,12 +158,6 @@ def _first_line(e: BaseException) -> str:
 
 
 # ---- manifest ------------------------------------------------------------------------
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_manifest(path: str) -> dict:

@@ -13,6 +13,7 @@ import json
 import os
 from typing import Dict, List, Optional
 
+from ..io_utils import sha256_file  # noqa: F401  (re-exported)
 from ..codec import DARK_EPS, DECODE_METHODS
 from ..errors import UserError
 
@@ -51,12 +52,6 @@ def model_file(graph: str, precision: str) -> str:
     return f"{graph}_{precision}.tflite"
 
 
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def decode_spec(method: str = "dark") -> dict:
