@@ -180,7 +180,24 @@ class Mp4Writer:
                 os.unlink(self._tmp)
 
 
-class JsonStreamWriter:
+class _TempFileStream:
+    """A text file written under a temporary name: `_commit` renames it into place,
+    `discard` removes it (subclasses set self.path, self._tmp and self._f)."""
+
+    def _commit(self) -> str:
+        self._f.close()
+        self._f = None
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+            os.unlink(self._tmp)
+
+
+class JsonStreamWriter(_TempFileStream):
     """{**header, "frames": [...], **footer} written one frame at a time."""
 
     def __init__(self, path: str, header: dict):
@@ -199,19 +216,11 @@ class JsonStreamWriter:
             return None
         tail = "".join(f",\n {json.dumps(k)}: {json.dumps(v)}" for k, v in (footer or {}).items())
         self._f.write("\n ]" + tail + "\n}\n")
-        self._f.close()
-        self._f = None
-        os.replace(self._tmp, self.path)
-        return self.path
-
-    def discard(self) -> None:
-        if self._f is not None:
-            self._f.close()
-            self._f = None
-            os.unlink(self._tmp)
+        return self._commit()
 
 
-class CsvStreamWriter:
+
+class CsvStreamWriter(_TempFileStream):
     """One row per frame and joint: frame, joint_index, joint, x, y, score, initializer."""
 
     COLUMNS = ("frame", "joint_index", "joint", "x", "y", "score", "initializer")
@@ -232,13 +241,5 @@ class CsvStreamWriter:
     def close(self) -> Optional[str]:
         if self._f is None:
             return None
-        self._f.close()
-        self._f = None
-        os.replace(self._tmp, self.path)
-        return self.path
+        return self._commit()
 
-    def discard(self) -> None:
-        if self._f is not None:
-            self._f.close()
-            self._f = None
-            os.unlink(self._tmp)
