@@ -12,10 +12,20 @@ import tempfile
 from .errors import UserError
 
 
+def temp_file(folder: str, prefix: str = ".tmp-", suffix: str = ""):
+    """mkstemp in folder -> (fd, path), with the permissions a plain open() would give
+    (mkstemp makes 0600 files; an output renamed from it should not stay private)."""
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return fd, tmp
+
+
 def atomic_write_bytes(path: str, data: bytes) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+        fd, tmp = temp_file(folder)
     except OSError as e:
         raise UserError(f"{folder}: cannot write here ({e.strerror})") from None
     try:

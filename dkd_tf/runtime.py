@@ -303,8 +303,9 @@ def letterbox(frame: np.ndarray, height: int, width: int, interpolation: int = c
     """The manifest's letterbox -> (image uint8 [height, width, 3], A [2, 3]).
 
     s = min(width / w, height / h); the frame is resized to (round(w s), round(h s)) and
-    pasted at ((width - round(w s)) // 2, (height - round(h s)) // 2); A = [[s, 0, ox],
-    [0, s, oy]] maps frame pixels to input pixels (and back with its inverse).
+    pasted at ((width - round(w s)) // 2, (height - round(h s)) // 2); A = [[s, 0, ox + c],
+    [0, s, oy + c]] with c = (s - 1) / 2 maps frame pixels to input pixels (pixel centres,
+    as the resize maps them; back with its inverse): data.affine.letterbox_matrix's matrix.
     """
     h, w = frame.shape[:2]
     s = min(width / w, height / h)
@@ -314,7 +315,8 @@ def letterbox(frame: np.ndarray, height: int, width: int, interpolation: int = c
     canvas = np.full((height, width, 3), pad_value, np.uint8)
     img = frame if (nw, nh) == (w, h) else cv2.resize(frame, (nw, nh), interpolation=interpolation)
     canvas[oy:oy + nh, ox:ox + nw] = img
-    return canvas, np.array([[s, 0.0, ox], [0.0, s, oy]])
+    c = (s - 1.0) / 2.0
+    return canvas, np.array([[s, 0.0, ox + c], [0.0, s, oy + c]])
 
 
 def box_crop_matrix(center, side: float, height: int, width: int) -> np.ndarray:

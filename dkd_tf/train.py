@@ -111,6 +111,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not os.path.exists(cfg_path) and strategy.extended.should_checkpoint:
         atomic_write_json(cfg_path, cfg.to_dict())
     t = cfg.train
+    # the same initial weights for the same seed (every worker too: replicas must start
+    # equal); the data order is seeded separately (pipeline seeds), so a rerun reproduces
+    # a run up to floating-point reduction order
+    import keras
+
+    keras.utils.set_random_seed(t.seed)
     trainer = Trainer(cfg, workdir, strategy, adversarial=t.adversarial)
     start = trainer.restore()
     if not start and a.init_from:

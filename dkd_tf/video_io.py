@@ -12,10 +12,10 @@ import csv
 import json
 import math
 import os
-import tempfile
 from typing import Iterator, Optional, Tuple
 
 from .errors import UserError
+from .io_utils import temp_file
 
 # OpenCV and NumPy are imported where first used, so that the CLI can check its arguments
 # and files with this module before any heavy import.
@@ -133,12 +133,8 @@ def check_output_path(path: str, suffix: Optional[str] = None) -> str:
 
 
 def _temp_name(path: str, suffix: str) -> str:
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.partial-", suffix=suffix,
-                               dir=os.path.dirname(path))
+    fd, tmp = temp_file(os.path.dirname(path), f".{os.path.basename(path)}.partial-", suffix)
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
     return tmp
 
 

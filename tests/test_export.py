@@ -422,7 +422,7 @@ _PORT = textwrap.dedent(r'''
             f = f_new
         for j, (ex, ey, es) in enumerate(fr["keypoints"]):
             u, v, sc = decode(h[0, :, :, j])
-            px, py = (u * stride - ox) / s, (v * stride - oy) / s
+            px, py = (u * stride - ox + 0.5) / s - 0.5, (v * stride - oy + 0.5) / s - 0.5
             worst = max(worst, abs(px - ex), abs(py - ey))
             assert abs(sc - es) < 1e-4, (fr["index"], j, sc, es)
     assert "dkd_tf" not in sys.modules and "tensorflow" not in sys.modules

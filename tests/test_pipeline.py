@@ -84,14 +84,14 @@ def test_letterbox_rule(h, w, out):
     nw, nh = int(np.floor(w * s + 0.5)), int(np.floor(h * s + 0.5))  # round half up
     ox, oy = (out - nw) // 2, (out - nh) // 2
     A = letterbox_matrix((h, w), out)
-    np.testing.assert_allclose(A, [[s, 0, ox], [0, s, oy]], atol=1e-12)
-    # frame corners (pixel-grid corners) land on the corners of the pasted frame
-    corners = apply_affine([[0, 0], [w, 0], [0, h], [w, h]], A)
-    np.testing.assert_allclose(corners, [[ox, oy], [ox + w * s, oy], [ox, oy + h * s],
-                                         [ox + w * s, oy + h * s]], atol=1e-9)
+    c = (s - 1) / 2  # pixel centres: where a resize puts frame point x is s x + ox + c
+    np.testing.assert_allclose(A, [[s, 0, ox + c], [0, s, oy + c]], atol=1e-12)
+    # the frame's outer edges (pixel centres -0.5 and w - 0.5) land on the pasted frame's
+    corners = apply_affine([[-0.5, -0.5], [w - 0.5, h - 0.5]], A)
+    np.testing.assert_allclose(corners, [[ox - 0.5, oy - 0.5],
+                                         [ox + w * s - 0.5, oy + h * s - 0.5]], atol=1e-9)
     assert abs(w * s - nw) <= 0.5 and abs(h * s - nh) <= 0.5
-    assert min(corners[:, 0].min(), corners[:, 1].min()) >= 0
-    assert max(corners[:, 0].max(), corners[:, 1].max()) <= out + 1e-9
+    assert corners.min() >= -0.5 and corners.max() <= out - 0.5 + 1e-9
     # the same matrix as the edge runtime's letterbox (which the phone app follows)
     runtime = pytest.importorskip("dkd_tf.runtime")
     _, A_rt = runtime.letterbox(np.zeros((h, w, 3), np.uint8), out, out)

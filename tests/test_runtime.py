@@ -67,11 +67,29 @@ def test_letterbox_matches_the_manifest_rule():
     frame = np.full((60, 100, 3), 200, np.uint8)
     img, A = letterbox(frame, 64, 64)
     s = 0.64
-    assert A[0, 0] == pytest.approx(s) and tuple(A[:, 2]) == (0, (64 - 38) // 2)  # 38.4 -> 38
+    c = (s - 1) / 2  # pixel centres (the resize's convention)
+    assert A[0, 0] == pytest.approx(s)
+    np.testing.assert_allclose(A[:, 2], [0 + c, (64 - 38) // 2 + c])  # 38.4 -> 38
     assert img[:13].max() == 0 and img[13:51].min() == 200 and img[51:].max() == 0
     # frame pixel -> input pixel -> back
     p = np.array([[10.0, 20.0]])
     np.testing.assert_allclose(apply_affine(apply_affine(p, A), invert_affine(A)), p)
+
+
+def test_letterbox_matrix_is_where_the_resize_puts_each_pixel():
+    """On a horizontal ramp (value = frame x) the resized canvas must read, at input pixel
+    i, the value of the frame point that A maps there (bilinear is exact on a ramp); the
+    matrix without the half-pixel term (s - 1) / 2 would be 1.45 frame px off here."""
+    w, h = 250, 50
+    frame = np.repeat(np.repeat(np.arange(w, dtype=np.uint8)[None, :, None], h, 0), 3, 2)
+    img, A = letterbox(frame, 64, 64)
+    s = A[0, 0]
+    row = img[32, 4:60, 0].astype(np.float64)  # interior (no clamping at the ends)
+    x_frame = apply_affine(np.stack([np.arange(4, 60), np.full(56, 32.0)], 1),
+                           invert_affine(A))[:, 0]
+    err = np.abs(row - x_frame)  # uint8 rounding and OpenCV's fixed-point weights only
+    assert err.max() <= 0.75 and err.mean() <= 0.4
+    assert np.abs(row - np.arange(4, 60) / s).mean() > 1.2  # the uncorrected map is off
 
 
 def test_warp_heatmaps_keeps_the_frame_position():
@@ -114,7 +132,8 @@ def test_runtime_letterboxes_non_square_frames(edge_export):
     x, A = tr.preprocess(wide)
     kp, _ = decode_heatmaps(model.initializer(x, training=False).numpy()[0], 64, "dark")
     np.testing.assert_allclose(pose.keypoints, apply_affine(kp, invert_affine(A)), atol=1e-3)
-    assert A[0, 0] == pytest.approx(64 / 96) and A[1, 2] == (64 - 43) // 2
+    s = 64 / 96
+    assert A[0, 0] == pytest.approx(s) and A[1, 2] == pytest.approx((64 - 43) // 2 + (s - 1) / 2)
 
 
 # ---- policies ------------------------------------------------------------------------
@@ -163,7 +182,9 @@ def test_roi_track_crops_around_the_last_pose_and_reanchors(edge_assets):
     big = [np.pad(f, ((32, 32), (32, 32), (0, 0))) for f in frames]  # 128 x 128
     tr = PoseTracker(edge_assets, roi="track", roi_min_score=-np.inf, roi_margin=1.5)
     p0 = tr.process(big[0])
-    assert p0.roi == pytest.approx((0, 0, 126, 126), abs=1e-6)  # frame 0: the whole frame
+    # frame 0: the whole frame (input pixel centres 0 and 63 are frame points 0.5 and
+    # 126.5 at s = 1/2: the resize's pixel-centre map)
+    assert p0.roi == pytest.approx((0.5, 0.5, 126.5, 126.5), abs=1e-6)
     # frame 1: the crop moves to the pose of frame 0, so the state is re-anchored once
     p1 = tr.process(big[1])
     lo, hi = p0.raw_keypoints.min(0), p0.raw_keypoints.max(0)

@@ -27,12 +27,17 @@ def crop_matrix(center, box_size: float, out_size: int, rotation_deg: float = 0.
 def letterbox_matrix(frame_hw, out_size: int) -> np.ndarray:
     """The manifest's letterbox: scale s = min(out/w, out/h), resized frame centred with
     offset ((out - round(w s)) // 2, (out - round(h s)) // 2), round half up (as the edge
-    runtime rounds; Python's round() would take 66.5 to 66); as an affine matrix."""
+    runtime rounds; Python's round() would take 66.5 to 66); as an affine matrix in pixel-
+    centre coordinates (pixel i at i): x_input = s * x_frame + ox + (s - 1) / 2, which is
+    where a resize (cv2.resize, Android's scaled bitmaps: half-pixel centres) puts frame
+    point x_frame. Without the (s - 1) / 2 term a warp and a resize+paste of the same frame
+    differ by that much (0.4 input px, 2 frame px, at 640 -> 128)."""
     h, w = frame_hw
     s = min(out_size / w, out_size / h)
     ox = (out_size - int(np.floor(w * s + 0.5))) // 2
     oy = (out_size - int(np.floor(h * s + 0.5))) // 2
-    return np.array([[s, 0.0, ox], [0.0, s, oy]])
+    c = (s - 1.0) / 2.0
+    return np.array([[s, 0.0, ox + c], [0.0, s, oy + c]])
 
 
 def apply_affine(points, A) -> np.ndarray:

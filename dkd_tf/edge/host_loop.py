@@ -110,7 +110,8 @@ class HostLoop:
     def decode(self, h, s: float = 1.0, offset=(0, 0)):
         """heatmaps [1, m, n, K] -> (keypoints [K, 2] frame pixels, scores [K])."""
         kp, sc = decode_heatmaps(h[0], (self.height, self.width), self.method)
-        kp = (kp.astype(np.float64) - np.asarray(offset, np.float64)) / s
+        # pixel centres: the resize puts frame point x at input s * x + ox + (s - 1) / 2
+        kp = (kp.astype(np.float64) - np.asarray(offset, np.float64) + 0.5) / s - 0.5
         return kp, sc
 
     # ---- whole clips -----------------------------------------------------------------

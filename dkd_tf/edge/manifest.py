@@ -82,8 +82,9 @@ def decode_spec(method: str = "dark") -> dict:
             "min_size": 3}
     return {"method": method, "params": params,
             "to_input_pixels": "x_input = x_heatmap * stride (pixel centres, 0-based)",
-            "to_frame_pixels": "x_frame = (x_input - offset_x) / s (the letterbox's s and "
-                               "offset)"}
+            "to_frame_pixels": "x_frame = (x_input - offset_x + 0.5) / s - 0.5 (the "
+                               "letterbox's s and offset; pixel centres, as the resize "
+                               "maps them)"}
 
 
 def input_spec(cfg) -> dict:

@@ -104,7 +104,8 @@ Run `pose_initializer` again (both graphs, as on frame 0) to re-initialise, e.g.
 the {K} joints take the arg-max cell of its {hm['height']}x{hm['width']} map (score = the
 maximum); refine it (DARK: one Newton step on the log-heatmap from a 3x3 stencil, clamped to
 half a cell; quarter-offset fallback); a heatmap coordinate `u` is input pixel `u * {hm['stride']}`
-and frame pixel `(u * {hm['stride']} - ox) / s` (same for y with `oy`).
+and frame pixel `(u * {hm['stride']} - ox + 0.5) / s - 0.5` (same for y with `oy`; pixel centres, as
+the resize maps them).
 
 ## Android (LiteRT / TFLite Java API, GPU delegate)
 
