@@ -215,7 +215,6 @@ class JsonStreamWriter(_TempFileStream):
         return self._commit()
 
 
-
 class CsvStreamWriter(_TempFileStream):
     """One row per frame and joint: frame, joint_index, joint, x, y, score, initializer."""
 
@@ -238,4 +237,3 @@ class CsvStreamWriter(_TempFileStream):
         if self._f is None:
             return None
         return self._commit()
-
