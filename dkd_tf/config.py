@@ -40,8 +40,14 @@ class ModelConfig:
     matching: str = "full"                # "full" [S,S,C,K] kernels or "depthwise"
     heatmap_prior: int = 5                # departure: learned SxS prior from h_t (0 = paper)
     normalize_heatmaps: bool = True       # departure: h_t / its per-joint peak before Phi
+    # departure: k_t = k_0 + Phi(f_t, h_t), k_0 learned and set at the start of stage 2 from
+    # the encoder's stage-1 auxiliary head (the tracker starts as F's per-frame detector and
+    # learns what the previous frame adds). Configs saved before it existed load as False.
+    static_kernel: bool = True
     # temporal discriminator D
-    discriminator_filters: int = 32
+    # 16 (was 32): D's three passes over the clip's pairs were 0.27 s of a 0.63 s stage-2
+    # step (3 clips x 16 frames, 2-core CPU); at 16 they cost 0.08 s
+    discriminator_filters: int = 16
     discriminator_code: int = 64
 
     @property
@@ -56,13 +62,25 @@ class TrainConfig:
     stage1_batch: int = 16
     stage1_lr: float = 2e-3
     # stage 2: clips through the recurrence, adversarial
-    stage2_steps: int = 900
+    stage2_steps: int = 1400
     stage2_batch: int = 3
-    stage2_lr: float = 2e-3
+    # stage 2 starts from a tracker that already works (static_kernel): 100 steps from the
+    # same start measured DKD PCK 0.286 at 2e-3 without warm-up, 0.816 at 5e-4, and with
+    # F's BatchNorm statistics frozen and 50 warm-up steps 0.884 (5e-4) vs 0.876 (1e-3, 300
+    # steps); 300 steps at 5e-4: 0.894
+    stage2_lr: float = 5e-4
+    stage2_warmup: int = 50               # linear warm-up steps, then the cosine decay
+    freeze_encoder_statistics: bool = True  # F's BN in inference mode in stage 2 (DKD docs)
     # measured (700 stage-2 steps from one stage-1 P, 40-frame held-out videos): DKD PCK
     # 0.521 with 5-frame clips (batch 8), 0.691 with 8 (batch 5), 0.774 with 12 (batch 4),
     # 0.787 with 16 (batch 3): longer clips teach the recurrence to hold on past the clip
     clip_len: int = 16
+    # warm-started clips: a fraction of stage-2 steps first tracks `burn_in` frames without
+    # gradients and trains the clip from the state reached (0 = every clip starts at P).
+    # Measured, 300 steps from one start: burn_in 8 DKD 0.884 (frames 2-16 0.909, 17-32
+    # 0.873) vs 0 0.894 (0.909, 0.884): off by default
+    burn_in: int = 0
+    warm_fraction: float = 0.5
     finetune_initializer: bool = False
     init_encoder_from_initializer: bool = True
     foreground_weight: float = 10.0       # MSE weight 1 + w * target (DESIGN §1)
@@ -124,6 +142,8 @@ def validate(cfg: Config) -> Config:
         problems.append("encoder_stages must be 1..4")
     if cfg.train.clip_len < 2:
         problems.append("clip_len must be at least 2")
+    if cfg.train.burn_in < 0 or not 0.0 <= cfg.train.warm_fraction <= 1.0:
+        problems.append("burn_in must be >= 0 and warm_fraction in [0, 1]")
     if problems:
         raise UserError(f"config {cfg.preset}: " + "; ".join(problems))
     return cfg
@@ -179,7 +199,8 @@ def _build(cls, d: dict):
 
 
 def config_from_dict(d: dict) -> Config:
-    return validate(Config(preset=d["preset"], model=_build(ModelConfig, d.get("model", {})),
+    model = {"static_kernel": False, **d.get("model", {})}  # older configs: no k_0
+    return validate(Config(preset=d["preset"], model=_build(ModelConfig, model),
                            train=_build(TrainConfig, d.get("train", {})),
                            mean=tuple(d.get("mean", Config.mean)),
                            std=tuple(d.get("std", Config.std))))

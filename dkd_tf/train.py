@@ -182,16 +182,21 @@ def run_training(trainer, cfg, a, start):
             else:
                 if trainer.stage2_start.numpy() < 0:
                     trainer.stage2_start.assign(el)
+                    trainer.start_stage2()
                 s2_el = el - float(trainer.stage2_start.numpy())
                 progress = max((step - t.stage1_steps) / max(1, t.stage2_steps),
                                s2_el / max(1e-9, stage_budget[2] - float(trainer.stage2_start.numpy())))
-                trainer.opt2.learning_rate = cosine_lr(t.stage2_lr, progress)
+                warmup = min(1.0, (step - t.stage1_steps + 1) / max(1, t.stage2_warmup))
+                trainer.opt2.learning_rate = cosine_lr(t.stage2_lr, progress) * warmup
             if stage == 1:
                 lp, la = step1(next(it1))
                 vals = {"stage1/heatmap_loss": lp, "stage1/encoder_aux_loss": la}
                 main_loss = lp
             else:
-                lg, efg, er, ef, bal, conv = step2(next(it2))
+                # warm-started clips on a fixed low-discrepancy pattern of steps: the same
+                # on every worker (they must run the same trace) and after a resume
+                warm = bool(t.burn_in) and (step * 0.6180339887) % 1.0 < t.warm_fraction
+                lg, efg, er, ef, bal, conv = step2(next(it2), warm)
                 vals = {"stage2/L_G": lg, "stage2/adv_fake_G": efg, "stage2/D_real": er,
                         "stage2/D_fake": ef, "stage2/began_k": trainer.k,
                         "stage2/began_balance": bal, "stage2/began_convergence": conv}

@@ -23,7 +23,7 @@ def train_pipelines(cfg: Config, dataset: str, data: Optional[str]) -> Tuple[Cli
     recs, crop = load_records(dataset, data, "train", cfg.model.input_size, t.train_videos,
                               t.train_frames, t.seed)
     return (ClipPipeline(recs, pipeline_config(cfg, crop, 1)),
-            ClipPipeline(recs, pipeline_config(cfg, crop, t.clip_len)))
+            ClipPipeline(recs, pipeline_config(cfg, crop, t.clip_len + t.burn_in)))
 
 
 def eval_records_and_pipeline(cfg: Config, dataset: str, data: Optional[str],

@@ -95,6 +95,41 @@ def test_distillator_shapes_and_config(rng, S, pools):
     assert k_dw.shape.num_elements() + mix.shape.num_elements() < k.shape.num_elements() / 4
 
 
+@pytest.mark.parametrize("matching", ["full", "depthwise"])
+def test_static_kernel_template_makes_match_a_per_frame_1x1_head(rng, matching):
+    """static_kernel: after init_from_template(W), Phi + the correlation compute
+    features @ W exactly, whatever the previous frame (the distilled part starts at zero);
+    before it, k_0 is zero and the kernels are Phi's alone."""
+    S, C = 3, 8
+    feats = tf.constant(rng.standard_normal((B, M, M, C)).astype(np.float32))
+    heat = tf.constant(rng.random((B, M, M, K)).astype(np.float32))
+    phi = PoseKernelDistillator(C, K, S, 16, 2, M, matching, static_kernel=True)
+    plain = phi(feats, heat, training=False)
+    assert all(np.abs(v.numpy()).max() == 0 for v in phi.static)
+    assert phi.get_config()["static_kernel"] is True
+    _assert_config_round_trip(phi)
+    template = rng.standard_normal((C, K)).astype(np.float32)
+    conv = DynamicConv(S, matching)
+    phi.init_from_template(template, scale=1.0 / math.sqrt(S * S * C))
+    kernels = phi(feats, heat, training=False)
+    got = conv(kernels, feats).numpy()
+    want = np.einsum("bxyc,ck->bxyk", feats.numpy(), template)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert np.abs(want).max() > 1.0
+    if matching == "full":
+        assert np.abs(plain.numpy()).max() > 0  # Phi's random kernels before the template
+    # the template does not depend on the input: another previous frame, the same output
+    other = phi(feats * 0.5, heat[::-1], training=False)
+    np.testing.assert_allclose(conv(other, feats).numpy(), got, atol=1e-5)
+
+
+def test_configs_saved_before_static_kernel_load_without_it():
+    d = config_mod.tiny().to_dict()
+    assert d["model"]["static_kernel"] is True
+    del d["model"]["static_kernel"]
+    assert config_from_dict(d).model.static_kernel is False
+
+
 def test_dynamic_conv_shapes_and_config(rng):
     f = tf.constant(rng.standard_normal((B, M, M, 8)).astype(np.float32))
     full = DynamicConv(3, "full")
@@ -163,12 +198,19 @@ def _reference_depthwise(k_dw, mix, f):
     return out
 
 
+def _conv(S, matching, per_sample):
+    conv = DynamicConv(S, matching)
+    conv.per_sample_conv = per_sample
+    return conv
+
+
+@pytest.mark.parametrize("per_sample", [False, True])
 @pytest.mark.parametrize("S", [3, 5])
-def test_dynamic_conv_full_matches_loop(rng, S):
+def test_dynamic_conv_full_matches_loop(rng, S, per_sample):
     Bn, m, C, Kn = 2, 6, 3, 2
     k = rng.standard_normal((Bn, S, S, C, Kn)).astype(np.float32)
     f = rng.standard_normal((Bn, m, m, C)).astype(np.float32)
-    got = DynamicConv(S, "full")(tf.constant(k), tf.constant(f)).numpy()
+    got = _conv(S, "full", per_sample)(tf.constant(k), tf.constant(f)).numpy()
     want = _reference_full(k.astype(np.float64), f.astype(np.float64))
     assert got.shape == want.shape == (Bn, m, m, Kn)
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
@@ -176,17 +218,44 @@ def test_dynamic_conv_full_matches_loop(rng, S):
     assert np.abs(want).max() > 0.1
 
 
+@pytest.mark.parametrize("per_sample", [False, True])
 @pytest.mark.parametrize("S", [3, 5])
-def test_dynamic_conv_depthwise_matches_loop(rng, S):
+def test_dynamic_conv_depthwise_matches_loop(rng, S, per_sample):
     Bn, m, C, Kn = 2, 6, 3, 2
     k_dw = rng.standard_normal((Bn, S, S, C)).astype(np.float32)
     mix = rng.standard_normal((Bn, C, Kn)).astype(np.float32)
     f = rng.standard_normal((Bn, m, m, C)).astype(np.float32)
-    got = DynamicConv(S, "depthwise")((tf.constant(k_dw), tf.constant(mix)),
-                                      tf.constant(f)).numpy()
+    got = _conv(S, "depthwise", per_sample)((tf.constant(k_dw), tf.constant(mix)),
+                                            tf.constant(f)).numpy()
     want = _reference_depthwise(*(a.astype(np.float64) for a in (k_dw, mix, f)))
     assert got.shape == want.shape == (Bn, m, m, Kn)
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("matching", ["full", "depthwise"])
+def test_dynamic_conv_per_sample_path_has_the_same_gradients(rng, matching):
+    """The trainer's per-sample conv path and the export's slice/matmul path: same loss
+    gradients with respect to kernels and features (training must optimise the graph that
+    is exported)."""
+    Bn, S, m, C, Kn = 3, 3, 7, 4, 2
+    f = tf.constant(rng.standard_normal((Bn, m, m, C)).astype(np.float32))
+    if matching == "full":
+        k = (tf.constant(rng.standard_normal((Bn, S, S, C, Kn)).astype(np.float32)),)
+    else:
+        k = (tf.constant(rng.standard_normal((Bn, S, S, C)).astype(np.float32)),
+             tf.constant(rng.standard_normal((Bn, C, Kn)).astype(np.float32)))
+    target = tf.constant(rng.standard_normal((Bn, m, m, Kn)).astype(np.float32))
+    grads = []
+    for per_sample in (False, True):
+        conv = _conv(S, matching, per_sample)
+        with tf.GradientTape() as tape:
+            tape.watch([f, *k])
+            out = conv(k[0] if matching == "full" else k, f)
+            loss = tf.reduce_sum((out - target) ** 2)
+        grads.append([g.numpy() for g in tape.gradient(loss, [f, *k])])
+    for a, b in zip(*grads):
+        assert np.abs(a).max() > 0.1
+        np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-5)
 
 
 def test_dynamic_conv_kernels_are_per_sample(rng):

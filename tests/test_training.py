@@ -132,13 +132,16 @@ def test_stage2_step_trains_tracker_and_discriminator_not_p(trainer):
     groups = {"P": m.initializer.weights, "encoder": m.encoder.trainable_variables,
               "distillator": m.distillator.trainable_variables,
               "prior": m.prior.trainable_variables, "disc": tr.disc.trainable_variables,
-              "aux": tr.aux_head.trainable_variables}
+              "aux": tr.aux_head.trainable_variables,
+              "encoder_statistics": m.encoder.non_trainable_variables}
+    assert m.freeze_encoder_statistics and groups["encoder_statistics"]
     before = {k: _snapshot(v) for k, v in groups.items()}
     tr.k.assign(0.5)
     lg, efg, er, ef, balance, conv = [float(x) for x in step2(_batch2(0))]
     changed = {k: _changed(before[k], v) for k, v in groups.items()}
     assert not any(changed["P"]), "P (frozen) must not change in stage 2, BN statistics included"
     assert not any(changed["aux"])
+    assert not any(changed["encoder_statistics"]), "F's BN statistics are frozen in stage 2"
     for k in ("encoder", "distillator", "prior", "disc"):
         assert all(changed[k]), (k, changed[k])
     assert all(np.isfinite([lg, efg, er, ef])) and lg > 0 and er > 0 and ef > 0
@@ -187,6 +190,66 @@ def test_stage2_without_adversarial_leaves_discriminator_alone(trainer):
     assert np.isfinite(lg) and lg > 0
     assert (efg, er, ef, balance, conv) == (0.0, 0.0, 0.0, 0.0, 0.0)
     assert float(tr.k) == 0.25
+
+
+@pytest.mark.parametrize("matching", ["full", "depthwise"])
+def test_start_stage2_makes_the_tracker_the_encoders_per_frame_head(tmp_path, tiny_model,
+                                                                   matching):
+    """Trainer.start_stage2: DKD.match(f_t, h_t, F(I)) = aux_head(F(I)) exactly (k_0 = the
+    head at the centre tap, distilled part and prior kernel zero, prior bias = head bias)."""
+    cfg = with_overrides(tiny(), model={**tiny_model, "matching": matching}, train=TRAIN)
+    tr = Trainer(cfg, str(tmp_path / "w"))
+    m = tr.model
+    r = np.random.default_rng(2)
+    for v in tr.aux_head.weights:  # a head with a non-zero bias, as after stage 1
+        v.assign(r.standard_normal(v.shape).astype(np.float32))
+    img0, img1 = (tf.constant(r.standard_normal((2, 64, 64, 3)).astype(np.float32))
+                  for _ in range(2))
+    f0, h0 = m.init_step(img0, training=False)
+    f1 = m.encoder(img1, training=False)
+    before = m.match(f0, h0, f1, training=False).numpy()
+    want = tr.aux_head(f1).numpy()
+    assert np.abs(before - want).max() > 0.1
+    tr.start_stage2()
+    got = m.match(f0, h0, f1, training=False).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_warm_started_stage2_step_trains_from_the_burned_in_state(tmp_path, tiny_model):
+    """burn_in = 2: a warm step tracks frames 0..2 without gradients and trains frames 2..4
+    from that state; its L_G is the loss of DKD.unroll from the burned-in state (recomputed
+    here with the same weights before the step), the burn-in frames' targets do not enter
+    it, and a cold step trains on frames 0..2 as a plain clip."""
+    from dkd_tf.losses import heatmap_mse
+
+    cfg = with_overrides(tiny(), model=tiny_model,
+                         train={**TRAIN, "burn_in": 2, "stage1_steps": 1, "stage2_steps": 2})
+    tr = Trainer(cfg, str(tmp_path / "w"), adversarial=False)
+    m, B = tr.model, 2
+    r = np.random.default_rng(5)
+    clips = tf.constant(r.standard_normal((B, 5, 64, 64, 3)).astype(np.float32))
+    targets = r.random((B, 5, 16, 16, 13)).astype(np.float32)
+    weights = tf.constant(np.ones((B, 5, 13), np.float32))
+    f, h = m.init_step(clips[:, 0], training=True)
+    for i in (1, 2):
+        f, h = m.track_step(f, h, clips[:, i], training=True)
+    want = m.unroll(clips[:, 2:], f, h, training=True)
+    fg = cfg.train.foreground_weight
+    want_lg = float(tf.reduce_sum(heatmap_mse(want[:, 1:], targets[:, 3:], weights[:, 3:], fg)) / B)
+    _, step2 = tr.build_steps(4, B)
+    other = targets.copy()
+    other[:, :3] = 0.0  # burn-in frames and the segment's first (detached) frame
+    before = _snapshot(m.encoder.trainable_variables)
+    lg_warm = float(step2((clips, tf.constant(other), weights), True)[0])
+    assert lg_warm == pytest.approx(want_lg, rel=1e-4)
+    assert all(_changed(before, m.encoder.trainable_variables))
+    # the step changed the weights: recompute the cold expectation with the new ones
+    cold = m(clips[:, :3], training=True)
+    want_cold = float(tf.reduce_sum(heatmap_mse(cold[:, 1:], targets[:, 1:3], weights[:, 1:3],
+                                                fg)) / B)
+    lg_cold = float(step2((clips, tf.constant(targets), weights), False)[0])
+    assert lg_cold == pytest.approx(want_cold, rel=1e-4)
+    assert lg_cold != pytest.approx(lg_warm, rel=1e-3)
 
 
 def test_began_k_is_clipped_to_unit_interval():

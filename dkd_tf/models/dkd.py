@@ -23,7 +23,10 @@ class DKD(keras.Model):
     With heatmap_prior > 0 a learned per-joint S x S depthwise conv of h_t is added to the
     correlation (a location prior; a named departure from the paper, 0 turns it off). With
     normalize_heatmaps, h_t is divided by its per-joint peak (after ReLU) before Phi and the
-    prior (a named departure: it stopped the first-tracked-frame drop and the drift).
+    prior (a named departure: it stopped the first-tracked-frame drop and the drift). With
+    static_kernel, Phi's kernels are k_0 + Phi(f_t, h_t) (see PoseKernelDistillator; the
+    trainer starts k_0 from F's stage-1 per-frame head). freeze_encoder_statistics (set by
+    the trainer for stage 2) keeps F's BatchNorm in inference mode while its weights train.
     """
 
     def __init__(self, model_config: dict | None = None, **kwargs):
@@ -40,18 +43,25 @@ class DKD(keras.Model):
         self.distillator = PoseKernelDistillator(cfg.feature_channels, K, cfg.kernel_size,
                                                  cfg.distillator_filters, cfg.distillator_pools,
                                                  cfg.heatmap_size, cfg.matching,
+                                                 cfg.static_kernel,
                                                  name="pose_kernel_distillator")
         self.dynamic_conv = DynamicConv(cfg.kernel_size, cfg.matching, name="dynamic_conv")
         self.prior = (layers.DepthwiseConv2D(cfg.heatmap_prior, padding="same",
                                              name="heatmap_prior")
                       if cfg.heatmap_prior else None)
         self.freeze_initializer = False
+        self.freeze_encoder_statistics = False
 
     # ---- per-frame functions (exported) -----------------------------------------------
     def init_step(self, image, training=None):
         p_train = training and not self.freeze_initializer
-        return (self.encoder(image, training=training),
+        return (self.encoder(image, training=self._encoder_mode(training)),
                 self.initializer(image, training=p_train))
+
+    def _encoder_mode(self, training):
+        # freeze_encoder_statistics: F's BatchNorm keeps its stage-1 moving statistics while
+        # its weights train (clips of 3 give per-frame batch statistics of 3 images)
+        return training and not self.freeze_encoder_statistics
 
     def match(self, features_prev, heatmaps_prev, features, training=None):
         if self.cfg.normalize_heatmaps:
@@ -66,15 +76,21 @@ class DKD(keras.Model):
         return h
 
     def track_step(self, features_prev, heatmaps_prev, image, training=None):
-        f = self.encoder(image, training=training)
+        f = self.encoder(image, training=self._encoder_mode(training))
         return f, self.match(features_prev, heatmaps_prev, f, training=training)
 
     # ---- the unroll --------------------------------------------------------------------
     def call(self, clip, training=None):
-        T = clip.shape[1]
         f, h = self.init_step(clip[:, 0], training=training)
+        return self.unroll(clip, f, h, training=training)
+
+    def unroll(self, clip, features, heatmaps, training=None):
+        """Tracks through clip[:, 1:] from the state (features, heatmaps) of clip[:, 0];
+        returns [B, T, m, n, K] with `heatmaps` as frame 0 (training's warm-started clips
+        continue from a state the tracker reached itself)."""
+        f, h = features, heatmaps
         out = [h]
-        for t in range(1, T):
+        for t in range(1, clip.shape[1]):
             f, h = self.track_step(f, h, clip[:, t], training=training)
             out.append(h)
         return ops.stack(out, axis=1)

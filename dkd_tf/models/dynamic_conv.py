@@ -11,6 +11,11 @@ import keras
 from keras import layers, ops
 
 
+def correlation_scale(kernel_size: int, channels: int) -> float:
+    """The correlation's output scale 1 / sqrt(S*S*C) (independent of the kernel size)."""
+    return 1.0 / float(kernel_size * kernel_size * channels) ** 0.5
+
+
 class DynamicConv(layers.Layer):
     """Per-sample correlation with 'same' zero padding (cross-correlation, like Conv2D).
 
@@ -21,11 +26,29 @@ class DynamicConv(layers.Layer):
     depthwise: kernels (k_dw [B, S, S, C], mix [B, C, K]): per-channel S x S correlation by
                S*S shifted slices times k_dw[:, u, v] (MUL/ADD), then [B, m*n, C] @ mix.
     The sum is divided by sqrt(S*S*C) so the output scale does not depend on the kernel size.
+
+    `per_sample_conv` (set by the trainer, not part of the config): when the batch size is
+    static, run one ordinary CONV_2D / depthwise conv per sample instead. Same numbers; its
+    backward pass is the framework's fused filter gradient rather than 25 slice gradients and
+    a concat, which measured a stage-2 step (3 clips x 16 frames, no D) at 0.40 s instead of
+    0.61 s on a 2-core CPU. The export keeps the builtin-only formulation above.
     """
 
     def __init__(self, kernel_size=5, matching="full", **kwargs):
         super().__init__(**kwargs)
         self.kernel_size, self.matching = int(kernel_size), matching
+        self.per_sample_conv = False
+
+    def _per_sample(self, kernels, features, scale):
+        """One conv per sample of a static batch: the same sums as `call`'s main path."""
+        B = features.shape[0]
+        if self.matching == "full":
+            return ops.concatenate([ops.conv(features[b:b + 1], kernels[b] * scale,
+                                             padding="same") for b in range(B)], axis=0)
+        k_dw, mix = kernels
+        y = ops.concatenate([ops.depthwise_conv(features[b:b + 1], k_dw[b][..., None],
+                                                padding="same") for b in range(B)], axis=0)
+        return ops.einsum("bmnc,bck->bmnk", y, mix * scale)
 
     def _shifted(self, features):
         S = self.kernel_size
@@ -37,7 +60,9 @@ class DynamicConv(layers.Layer):
     def call(self, kernels, features):
         S = self.kernel_size
         m, n, C = features.shape[1], features.shape[2], features.shape[3]
-        scale = 1.0 / float(S * S * C) ** 0.5
+        scale = correlation_scale(S, C)
+        if self.per_sample_conv and features.shape[0] is not None:
+            return self._per_sample(kernels, features, scale)
         if self.matching == "full":
             K = kernels.shape[-1]
             cols = ops.concatenate(self._shifted(features), axis=-1)  # [B, m, n, S*S*C]

@@ -16,14 +16,24 @@ class PoseKernelDistillator(layers.Layer):
       matching="full":      k [B, S, S, C, K]  (one S x S x C kernel per joint, the paper)
       matching="depthwise": (k_dw [B, S, S, C], mix [B, C, K]): per-channel S x S kernels and
                             a 1x1 channel-to-joint mixing, both distilled (several x cheaper).
+    static_kernel: the kernels are k_0 + Phi(f_t, h_t), with k_0 a learned, input-independent
+    kernel ([S, S, C, K]; depthwise: [S, S, C] and [C, K]), zero until the trainer sets it
+    (`init_from_template`). A named departure: the paper distils the whole kernel.
     """
 
     def __init__(self, channels=32, num_joints=13, kernel_size=5, filters=48, pools=2,
-                 heatmap_size=32, matching="full", **kwargs):
+                 heatmap_size=32, matching="full", static_kernel=False, **kwargs):
         super().__init__(**kwargs)
         self.channels, self.num_joints, self.kernel_size = channels, num_joints, kernel_size
         self.filters, self.pools, self.heatmap_size, self.matching = (filters, pools,
                                                                       heatmap_size, matching)
+        self.static_kernel = bool(static_kernel)
+        S, C, K = kernel_size, channels, num_joints
+        if self.static_kernel:
+            shapes = {"full": [("static_kernel", (S, S, C, K))],
+                      "depthwise": [("static_depthwise", (S, S, C)), ("static_mix", (C, K))]}
+            self.static = [self.add_weight(shape=shape, initializer="zeros", name=name)
+                           for name, shape in shapes[matching]]
         self.inp = conv_bn(filters, 1)
         self.stages = [keras.Sequential([conv_bn(filters, 3), layers.MaxPooling2D(2)])
                        for _ in range(pools)]
@@ -41,12 +51,41 @@ class PoseKernelDistillator(layers.Layer):
         k = self.to_kernel(x)  # [B, S, S, C*K] or [B, S, S, C]
         S, C, K = self.kernel_size, self.channels, self.num_joints
         if self.matching == "full":
-            return keras.ops.reshape(k, (-1, S, S, C, K))
-        mix = self.to_mix(keras.ops.mean(x, axis=(1, 2)))
-        return k, keras.ops.reshape(mix, (-1, C, K))
+            k = keras.ops.reshape(k, (-1, S, S, C, K))
+            return k + self.static[0] if self.static_kernel else k
+        mix = keras.ops.reshape(self.to_mix(keras.ops.mean(x, axis=(1, 2))), (-1, C, K))
+        if self.static_kernel:
+            k, mix = k + self.static[0], mix + self.static[1]
+        return k, mix
+
+    def init_from_template(self, template, scale: float) -> None:
+        """Starts the tracker as a per-frame detector: k_0 = `template` [C, K] (a 1x1
+        features-to-heatmaps map, e.g. the encoder's auxiliary head from stage 1) at the
+        kernel's centre tap, divided by the correlation's `scale` (DynamicConv) so that
+        k_0 (x) f = f @ template; the distilled part starts at zero (its last layer zeroed),
+        so training first learns what the previous frame adds to the template."""
+        import numpy as np
+
+        S, C, K = self.kernel_size, self.channels, self.num_joints
+        c = S // 2
+        template = np.asarray(template, np.float32).reshape(C, K)
+        if self.matching == "full":
+            k0 = np.zeros((S, S, C, K), np.float32)
+            k0[c, c] = template / scale
+            self.static[0].assign(k0)
+        else:
+            dw = np.zeros((S, S, C), np.float32)
+            dw[c, c] = 1.0
+            self.static[0].assign(dw)
+            self.static[1].assign(template / scale)
+            for v in self.to_mix.weights:
+                v.assign(np.zeros(v.shape, np.float32))
+        for v in self.to_kernel.weights:
+            v.assign(np.zeros(v.shape, np.float32))
 
     def get_config(self):
         return {**super().get_config(), "channels": self.channels,
                 "num_joints": self.num_joints, "kernel_size": self.kernel_size,
                 "filters": self.filters, "pools": self.pools,
-                "heatmap_size": self.heatmap_size, "matching": self.matching}
+                "heatmap_size": self.heatmap_size, "matching": self.matching,
+                "static_kernel": self.static_kernel}
