@@ -50,12 +50,16 @@ class PoseKernelDistillator(layers.Layer):
             x = stage(x, training=training)
         k = self.to_kernel(x)  # [B, S, S, C*K] or [B, S, S, C]
         S, C, K = self.kernel_size, self.channels, self.num_joints
-        if self.matching == "full":
-            k = keras.ops.reshape(k, (-1, S, S, C, K))
-            return k + self.static[0] if self.static_kernel else k
-        mix = keras.ops.reshape(self.to_mix(keras.ops.mean(x, axis=(1, 2))), (-1, C, K))
+        mix = (keras.ops.reshape(self.to_mix(keras.ops.mean(x, axis=(1, 2))), (-1, C, K))
+               if self.matching == "depthwise" else None)
         if self.static_kernel:
-            k, mix = k + self.static[0], mix + self.static[1]
+            # k_0 is added with the same rank as k (and a batch axis of 1): at the edge's
+            # batch 1 the ADD neither broadcasts nor has 5-D operands (GPU-delegate rules)
+            k = k + keras.ops.reshape(self.static[0], (1, *k.shape[1:]))
+            if mix is not None:
+                mix = mix + keras.ops.reshape(self.static[1], (1, C, K))
+        if self.matching == "full":
+            return keras.ops.reshape(k, (-1, S, S, C, K))
         return k, mix
 
     def init_from_template(self, template, scale: float) -> None:
