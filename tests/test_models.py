@@ -258,6 +258,26 @@ def test_dynamic_conv_per_sample_path_has_the_same_gradients(rng, matching):
         np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-5)
 
 
+@pytest.mark.parametrize("S, m, n", [(3, 6, 6), (5, 6, 7)])
+def test_edge_formulation_of_the_correlation_matches_loop(rng, S, m, n):
+    """The export's equivalents (dkd_tf.edge.graphs: row-factorised full correlation,
+    rank-3 depthwise) against the explicit loops, square and non-square maps."""
+    from dkd_tf.edge.graphs import _edge_dynamic_conv
+
+    Bn, C, Kn = 2, 3, 2
+    f = rng.standard_normal((Bn, m, n, C)).astype(np.float32)
+    k = rng.standard_normal((Bn, S, S, C, Kn)).astype(np.float32)
+    got = _edge_dynamic_conv(DynamicConv(S, "full"))(tf.constant(k), tf.constant(f)).numpy()
+    np.testing.assert_allclose(got, _reference_full(k.astype(np.float64), f.astype(np.float64)),
+                               atol=1e-5, rtol=0)
+    k_dw = rng.standard_normal((Bn, S, S, C)).astype(np.float32)
+    mix = rng.standard_normal((Bn, C, Kn)).astype(np.float32)
+    got = _edge_dynamic_conv(DynamicConv(S, "depthwise"))(
+        (tf.constant(k_dw), tf.constant(mix)), tf.constant(f)).numpy()
+    want = _reference_depthwise(*(a.astype(np.float64) for a in (k_dw, mix, f)))
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
 def test_dynamic_conv_kernels_are_per_sample(rng):
     """Sample b's output depends on sample b's kernel only (no mixing across the batch)."""
     k = rng.standard_normal((2, 3, 3, 4, 2)).astype(np.float32)
