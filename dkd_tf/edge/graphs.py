@@ -78,7 +78,8 @@ def _edge_full_correlation(kernels, features, S: int, scale: float):
     """The full correlation, row-factorised: columns over the S horizontal shifts only
     ([B, (m+S-1)*n, S*C]), one non-broadcasting BATCH_MATMUL against the kernels laid out
     [(v, c), (u, j)], then the S vertical shifts summed from the product's row blocks:
-      h[y, x, j] = sum_u r[y + u, x, (u, j)],  r[y', x, (u, j)] = sum_{v,c} f_pad[y', x + v, c] k[u, v, c, j]
+      h[y, x, j] = sum_u r[y + u, x, (u, j)]
+      r[y', x, (u, j)] = sum_{v, c} f_pad[y', x + v, c] k[u, v, c, j]
     Measured (LiteRT 2.3, XNNPACK, 2 threads, m = n = C = 32, S = 5, K = 13): 0.29 ms vs 0.51
     ms for the S*S-shift im2col (5x fewer bytes of columns, 10 slices instead of 25)."""
     m, n, C = features.shape[1], features.shape[2], features.shape[3]
