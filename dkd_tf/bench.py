@@ -172,7 +172,8 @@ def analyze_tflite(path: str) -> dict:
 
 def correlation_shape(dynamic_conv_path: str) -> Optional[tuple]:
     """(S, matching, m, n, C, K) of the dynamic correlation, read from dynamic_conv.tflite:
-    full = a BATCH_MATMUL [1, (m+S-1)*n, S*C] x [1, S*C, S*K] (the row-factorised export) or,
+    full = a BATCH_MATMUL [1, (m+S-1)*n, S*C] x [1, S*C, S*K] (the row-factorised export;
+    its last one or two columns may be MUL + SUM ops of [1, (m+S-1)*n, 1] instead) or,
     in assets exported before it, [1, m*n, S*S*C] (or [1, m, n, S*S*C]) x [1, S*S*C, K];
     depthwise = S*S element-wise MULs of [1, m*n, C] (or [1, m, n, C]) shifted slices, then
     [1, m*n, C] x [1, C, K]. None when the graph shows neither."""
@@ -183,12 +184,13 @@ def correlation_shape(dynamic_conv_path: str) -> Optional[tuple]:
             continue
         P, X = int(np.prod(o["inputs"][0][1:-1])), o["inputs"][0][-1]
         K = o["outputs"][0][-1]
+        split = sum(1 for q in ops if q["op"] == "SUM" and q["outputs"][0] == [1, P, 1])
         for shp in feats:
             for p in range(1, 8):  # the pad is S // 2 on each side
                 m, n, C = shp[1] - 2 * p, shp[2] - 2 * p, shp[3]
                 S = 2 * p + 1
-                if P == shp[1] * n and X == S * C and K % S == 0:
-                    return S, "full", m, n, C, K // S
+                if P == shp[1] * n and X == S * C and (K + split) % S == 0:
+                    return S, "full", m, n, C, (K + split) // S
                 if m * n != P:
                     continue
                 if X == C:

@@ -52,6 +52,23 @@ def test_flatbuffer_count_agrees_with_the_keras_model(edge_export):
         (3, "full", 16, 16, 8, 13)
 
 
+def test_correlation_shape_reads_the_split_column_form(tmp_path):
+    """S*K = 5 x 13 = 65 = 2 x 32 + 1: the export computes the last column as MUL + SUM and
+    the BATCH_MATMUL shows 64 columns; the shape read back still says K = 13."""
+    import tensorflow as tf
+
+    from dkd_tf.edge.graphs import _edge_full_correlation
+
+    S, m, n, C, K = 5, 6, 7, 4, 13
+    fn = tf.function(lambda k, f: _edge_full_correlation(k, f, S, 0.1))
+    conc = fn.get_concrete_function(tf.TensorSpec((1, S, S, C, K)), tf.TensorSpec((1, m, n, C)))
+    path = tmp_path / "corr.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_concrete_functions([conc]).convert())
+    ops = [o["op"] for o in bench.read_tflite(str(path))["ops"]]
+    assert ops.count("SUM") == 1 and ops.count("BATCH_MATMUL") == 1
+    assert bench.correlation_shape(str(path)) == (S, "full", m, n, C, K)
+
+
 def test_bench_cli_json(edge_assets, tmp_path, capsys):
     out = tmp_path / "b.json"
     rc = bench.main(["--assets", edge_assets, "--json", str(out), "--frames", "5",

@@ -258,6 +258,23 @@ def test_dynamic_conv_per_sample_path_has_the_same_gradients(rng, matching):
         np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-5)
 
 
+@pytest.mark.parametrize("S, m, n, Kn, tile", [(3, 6, 6, 2, 32), (5, 6, 7, 2, 32), (3, 6, 7, 3, 4),
+                                               (5, 7, 6, 2, 4), (5, 6, 6, 13, 32)])
+def test_edge_full_correlation_with_split_columns_matches_loop(rng, S, m, n, Kn, tile):
+    """The row-factorised correlation, with S*K columns a whole number of GEMM tiles, one
+    past (9 = 2x4 + 1, 65 = 2x32 + 1: split off as MUL + SUM) or two past (10 = 2x4 + 2)."""
+    from dkd_tf.edge.graphs import _edge_full_correlation
+    from dkd_tf.models.dynamic_conv import correlation_scale
+
+    C = 3
+    f = rng.standard_normal((1, m, n, C)).astype(np.float32)
+    k = rng.standard_normal((1, S, S, C, Kn)).astype(np.float32)
+    got = _edge_full_correlation(tf.constant(k), tf.constant(f), S, correlation_scale(S, C),
+                                 gemm_tile=tile).numpy()
+    want = _reference_full(k.astype(np.float64), f.astype(np.float64))
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
 @pytest.mark.parametrize("S, m, n", [(3, 6, 6), (5, 6, 7)])
 def test_edge_formulation_of_the_correlation_matches_loop(rng, S, m, n):
     """The export's equivalents (dkd_tf.edge.graphs: row-factorised full correlation,

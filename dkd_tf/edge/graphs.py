@@ -74,23 +74,40 @@ def graph_specs(model_cfg) -> Dict[str, GraphSpec]:
 
 
 # ---- GPU-friendly equivalents (module docs) ------------------------------------------
-def _edge_full_correlation(kernels, features, S: int, scale: float):
+# XNNPACK's f32 GEMM computes the product's columns in tiles (32 wide with AVX-512 on this
+# x86 bench machine, 8-16 with NEON): the tiny preset's S*K = 5*13 = 65 columns cost as much
+# as 96. Up to _SPLIT_MAX_COLUMNS columns past the last full tile are computed as a multiply
+# and channel sum instead (measured, LiteRT 2.3, 2 threads, m = n = C = 32: 0.284 -> 0.255 ms).
+_GEMM_TILE = 32
+_SPLIT_MAX_COLUMNS = 2
+
+
+def _edge_full_correlation(kernels, features, S: int, scale: float, gemm_tile: int = _GEMM_TILE):
     """The full correlation, row-factorised: columns over the S horizontal shifts only
     ([B, (m+S-1)*n, S*C]), one non-broadcasting BATCH_MATMUL against the kernels laid out
     [(v, c), (u, j)], then the S vertical shifts summed from the product's row blocks:
       h[y, x, j] = sum_u r[y + u, x, (u, j)]
       r[y', x, (u, j)] = sum_{v, c} f_pad[y', x + v, c] k[u, v, c, j]
     Measured (LiteRT 2.3, XNNPACK, 2 threads, m = n = C = 32, S = 5, K = 13): 0.29 ms vs 0.51
-    ms for the S*S-shift im2col (5x fewer bytes of columns, 10 slices instead of 25)."""
+    ms for the S*S-shift im2col (5x fewer bytes of columns, 10 slices instead of 25).
+    When S*K is at most _SPLIT_MAX_COLUMNS past a multiple of `gemm_tile`, those last columns
+    of r are a MUL + SUM each and the matmul keeps whole tiles (same sums)."""
     m, n, C = features.shape[1], features.shape[2], features.shape[3]
     K, p = kernels.shape[-1], S // 2
-    M = m + 2 * p
+    M, N = m + 2 * p, S * K
     fp = tf.pad(features, [[0, 0], [p, p], [p, p], [0, 0]])
     cols = tf.concat([tf.reshape(fp[:, :, v:v + n, :], (-1, M * n, C)) for v in range(S)],
                      axis=-1)                                        # [B, M*n, (v, c)]
     w = tf.transpose(tf.reshape(kernels, (-1, S, S * C, K)), (0, 2, 1, 3))  # [B, (v,c), u, j]
-    r = tf.reshape(tf.matmul(cols, tf.reshape(w, (-1, S * C, S * K)) * scale),
-                   (-1, M, n, S * K))
+    w = tf.reshape(w, (-1, S * C, N)) * scale                        # [B, (v, c), (u, j)]
+    rest = N % gemm_tile
+    if N > gemm_tile and 0 < rest <= _SPLIT_MAX_COLUMNS:
+        tail = [tf.reduce_sum(cols * tf.reshape(w[:, :, i:i + 1], (-1, 1, S * C)), -1, keepdims=True)
+                for i in range(N - rest, N)]                         # [B, M*n, 1] each
+        r = tf.concat([tf.matmul(cols, w[:, :, :N - rest])] + tail, axis=-1)
+    else:
+        r = tf.matmul(cols, w)
+    r = tf.reshape(r, (-1, M, n, N))
     out = None
     for u in range(S):
         term = r[:, u:u + m, :, u * K:(u + 1) * K]
