@@ -85,6 +85,36 @@ def test_occlusion_and_variety(videos):
     assert actions <= set(figure.ACTIONS)
 
 
+def test_difficulty_does_not_depend_on_the_frame_index():
+    """The camera follows the person: over 40 frames the person's distance from the image
+    centre and the share of joints inside the frame stay put (they grew / fell with the
+    frame index before: offset 0.12 -> 0.19 of the image, frames 0-15 vs 24-39)."""
+    gen = SyntheticVideos(size=S, num_frames=40, seed=0)
+    off, ins = [], []
+    for i in range(24):
+        j = gen.video(i)["joints"]
+        off.append(np.linalg.norm(j.mean(1) - (S - 1) / 2, axis=-1) / S)
+        ins.append(np.all((j >= 0) & (j <= S - 1), axis=-1).mean(-1))
+    off, ins = np.array(off), np.array(ins)
+    assert 0.85 < off[:, 24:].mean() / off[:, :16].mean() < 1.15
+    assert abs(ins[:, 24:].mean() - ins[:, :16].mean()) < 0.02
+
+
+def test_figure_travel_is_the_pelvis_path_without_the_bob():
+    """One action cycle apart the bob repeats, so the pelvis moves by exactly the travel."""
+    rng = np.random.default_rng(0)
+    for action in ("walk", "jump", "wave"):
+        fig = figure.Figure.random(rng, action)
+        cycle = 1.0 / fig.freq
+        for t in (0.0, 7.5):
+            a, _ = fig.project(t, np.zeros(2), 1.0)
+            b, _ = fig.project(t + cycle, np.zeros(2), 1.0)
+            moved = b[7:9].mean(0) - a[7:9].mean(0)  # hips' midpoint
+            np.testing.assert_allclose(moved, fig.travel(t + cycle) - fig.travel(t), atol=1e-9)
+        if action == "walk" and abs(np.sin(fig.yaw)) > 0.3:
+            assert np.linalg.norm(fig.travel(30.0)) > 0.1
+
+
 def test_arrays_stacks_videos():
     gen = SyntheticVideos(size=S, num_frames=3, seed=1)
     arr = gen.arrays([0, 2])

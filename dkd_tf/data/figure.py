@@ -137,6 +137,12 @@ class Figure:
             out[an] = out[kn] + L["shin"] * limb_dir(al - flex, ze, side)
         return out
 
+    def travel(self, t: float) -> np.ndarray:
+        """Image-plane displacement [2] of the locomotion at frame t (body units), the part
+        of the motion a camera operator follows (the pelvis path without the action's bob)."""
+        x = self.speed * t * np.sin(self.yaw)
+        return np.array([np.cos(self.roll) * x, np.sin(self.roll) * x])
+
     def project(self, t: float, origin, scale: float):
         """Image joints [13, 2] and depth [13] (larger = nearer the camera) at frame t."""
         j3 = self.joints3d(t)
