@@ -95,23 +95,29 @@ def score(keypoints, records, count_all: bool = False) -> dict:
             "counted": res["counted"]}
 
 
-def evaluate_model(model, records, pipe_cfg, count_all=False, every_frame=True) -> dict:
-    """Runs DKD (and P on every frame) over whole held-out videos and scores both."""
-    from .data.pipeline import evaluation_inputs
+def evaluate_model(model, records, pipe_cfg, count_all=False, every_frame=True,
+                   chunk: int = 16) -> dict:
+    """Runs DKD (and P on every frame) over whole held-out videos and scores both. Videos
+    go through in chunks of `chunk`, so only one chunk's float frames and heatmaps are in
+    memory at a time (all 100 default videos at once: ~2 GB)."""
+    from .data.pipeline import evaluation_inputs, num_frames
 
-    ins = evaluation_inputs(records, pipe_cfg)
-    T = min(len(d["image"]) for d in ins)
-    images = np.stack([d["image"][:T] for d in ins])
-    crops = np.stack([d["crop"] for d in ins])
+    T = min(num_frames(r) for r in records)
+    kps = {"dkd": [], "initializer_every_frame": []}
+    for i in range(0, len(records), chunk):
+        ins = evaluation_inputs(records[i:i + chunk], pipe_cfg)
+        images = np.stack([d["image"][:T] for d in ins])
+        crops = np.stack([d["crop"] for d in ins])
+        for name, every in (("dkd", False), ("initializer_every_frame", True)):
+            if every and not every_frame:
+                continue
+            kp, _ = frame_keypoints(predict_videos(model, images, every_frame=every), crops,
+                                    pipe_cfg.input_size)
+            kps[name].append(kp)
+        del ins, images
     recs = [{**r, "joints": r["joints"][:T], "visible": r["visible"][:T], "bbox": r["bbox"][:T]}
             for r in records]
-    out = {}
-    kp, _ = frame_keypoints(predict_videos(model, images), crops, pipe_cfg.input_size)
-    out["dkd"] = score(kp, recs, count_all)
-    if every_frame:
-        kp, _ = frame_keypoints(predict_videos(model, images, every_frame=True), crops,
-                                pipe_cfg.input_size)
-        out["initializer_every_frame"] = score(kp, recs, count_all)
+    out = {name: score(np.concatenate(kp), recs, count_all) for name, kp in kps.items() if kp}
     out["frames_per_video"] = int(T)
     out["videos"] = len(records)
     return out
