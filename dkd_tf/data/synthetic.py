@@ -93,7 +93,8 @@ class SyntheticVideos:
     def video(self, index: int) -> dict:
         """-> {"frames", "joints", "visible", "bbox", "action", "view", "index"} (module docs)."""
         rng = np.random.default_rng([self.seed, int(index)])
-        aux = np.random.default_rng([self.seed, int(index), 1])  # draws added later
+        # draws added later come from their own stream, so the ones above did not change
+        aux = np.random.default_rng([self.seed, int(index), 1])
         S, T = self.size, self.num_frames
         fig = Figure.random(rng)
         bg = _background(rng, S)
