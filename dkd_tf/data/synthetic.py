@@ -93,7 +93,7 @@ class SyntheticVideos:
     def video(self, index: int) -> dict:
         """-> {"frames", "joints", "visible", "bbox", "action", "view", "index"} (module docs)."""
         rng = np.random.default_rng([self.seed, int(index)])
-        # draws added later come from their own stream, so the ones above did not change
+        # draws added later come from their own stream, so the other draws did not change
         aux = np.random.default_rng([self.seed, int(index), 1])
         S, T = self.size, self.num_frames
         fig = Figure.random(rng)
