@@ -102,8 +102,8 @@ def _edge_full_correlation(kernels, features, S: int, scale: float, gemm_tile: i
     w = tf.reshape(w, (-1, S * C, N)) * scale                        # [B, (v, c), (u, j)]
     rest = N % gemm_tile
     if N > gemm_tile and 0 < rest <= _SPLIT_MAX_COLUMNS:
-        tail = [tf.reduce_sum(cols * tf.reshape(w[:, :, i:i + 1], (-1, 1, S * C)), -1, keepdims=True)
-                for i in range(N - rest, N)]                         # [B, M*n, 1] each
+        tail = [tf.reduce_sum(cols * tf.reshape(w[:, :, i:i + 1], (-1, 1, S * C)), -1,
+                              keepdims=True) for i in range(N - rest, N)]  # [B, M*n, 1] each
         r = tf.concat([tf.matmul(cols, w[:, :, :N - rest])] + tail, axis=-1)
     else:
         r = tf.matmul(cols, w)
