@@ -30,7 +30,10 @@ GRAPHS = ("pose_initializer", "frame_encoder", "dynamic_conv")
 # model's by at most this much. The test network is untrained (flat, noisy heatmaps, where
 # quantisation flips arg-maxes far more than on a trained one), so these bound regressions;
 # measured here: 0.001 (fp16), 0.005 (int8); the trained tiny preset: 0.000 and 0.004.
-PCK_TOLERANCE = {"fp32": 0.0, "fp16": 0.02, "int8": 0.05}
+# fp32 is 0.000 here, but XNNPACK's summation order differs between CPUs and DARK's Newton
+# step can move a keypoint on a flat heatmap by ~0.01 px (seen in CI): two of the ~900
+# keypoints may cross the PCK radius (one is 0.0011).
+PCK_TOLERANCE = {"fp32": 0.0025, "fp16": 0.02, "int8": 0.05}
 
 
 def _load_cli(path):
@@ -338,7 +341,7 @@ def test_verify_cli_prints_pck_drop_and_ms(exported, capsys, tmp_path):
         r = json.load(f)
     assert r["keras_pck"] == _manifest(out)["reference"]["keras_pck"]
     assert set(r["precisions"]) == {"fp32", "int8"}
-    assert abs(r["precisions"]["fp32"]["pck"] - r["keras_pck"]) < 1e-9
+    assert abs(r["precisions"]["fp32"]["pck"] - r["keras_pck"]) <= PCK_TOLERANCE["fp32"]
     assert cli.run_cli(cli.main, [out, "--precision", "fp64"]) == 2
 
 

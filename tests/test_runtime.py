@@ -105,21 +105,42 @@ def test_warp_heatmaps_keeps_the_frame_position():
 
 
 # ---- against the Keras model ---------------------------------------------------------
+def _assert_decodes_alike(got_kp, want_kp):
+    """Keypoints decoded from two float32 graphs of one model: DARK's Newton step divides by
+    the log-heatmap's curvature, so where an (untrained) heatmap is flat a 1e-6 difference
+    in the maps moves a keypoint by ~1e-2 px (CI saw 0.007 px on one joint of 208). The maps
+    themselves are compared tightly by the callers; here most keypoints must agree to 1e-3 px
+    and none by more than half a heatmap cell (a wrong affine, stride or method fails both)."""
+    d = np.abs(np.asarray(got_kp) - np.asarray(want_kp)).max(axis=-1)
+    assert np.mean(d < 1e-3) >= 0.95 and d.max() < 2.0, (np.mean(d < 1e-3), d.max())
+
+
+def _assert_maps_alike(got, want):
+    """float32 LiteRT (XNNPACK) against Keras: summation order only."""
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(want).max()))
+
+
 def test_runtime_equals_keras_unroll(edge_export):
     """roi full, no re-init, no smoothing: the manifest's host loop = DKD.call, decoded."""
     assets, model = edge_export
     clip = synthetic_clip(64, 8)
     tr = PoseTracker(assets)
-    xs, poses = [], []
+    xs, poses, maps = [], [], []
     for fr in clip["frames"]:
         bgr = np.ascontiguousarray(fr[..., ::-1])
         xs.append(tr.preprocess(bgr)[0][0])
         poses.append(tr.process(bgr))
+        maps.append(tr._s.heatmaps[0])
     h = model(np.stack(xs)[None], training=False).numpy()[0]  # [T, m, m, K]
-    kp, sc = decode_heatmaps(h, 64, tr.decode_method)
     assert [p.initializer for p in poses] == [True] + [False] * 7
-    np.testing.assert_allclose(np.stack([p.scores for p in poses]), sc, atol=1e-4)
-    np.testing.assert_allclose(np.stack([p.keypoints for p in poses]), kp, atol=1e-3)
+    _assert_maps_alike(np.stack(maps), h)
+    # the tracker's keypoints are its own maps decoded (64 px frame = the input: A = I)
+    kp_rt, sc_rt = decode_heatmaps(np.stack(maps), 64, tr.decode_method)
+    np.testing.assert_allclose(np.stack([p.keypoints for p in poses]), kp_rt, atol=1e-5)
+    np.testing.assert_allclose(np.stack([p.scores for p in poses]), sc_rt, atol=1e-6)
+    kp, sc = decode_heatmaps(h, 64, tr.decode_method)
+    np.testing.assert_allclose(sc_rt, sc, atol=1e-4)
+    _assert_decodes_alike(kp_rt, kp)
     assert tr.graphs["pose_initializer"].calls == 1 and tr.graphs["frame_encoder"].calls == 8
 
 
@@ -130,8 +151,12 @@ def test_runtime_letterboxes_non_square_frames(edge_export):
     tr = PoseTracker(assets)
     pose = tr.process(wide)
     x, A = tr.preprocess(wide)
-    kp, _ = decode_heatmaps(model.initializer(x, training=False).numpy()[0], 64, "dark")
-    np.testing.assert_allclose(pose.keypoints, apply_affine(kp, invert_affine(A)), atol=1e-3)
+    h = model.initializer(x, training=False).numpy()[0]
+    _assert_maps_alike(tr._s.heatmaps[0], h)
+    kp_rt, _ = decode_heatmaps(tr._s.heatmaps[0], 64, "dark")
+    np.testing.assert_allclose(pose.keypoints, apply_affine(kp_rt, invert_affine(A)), atol=1e-4)
+    kp, _ = decode_heatmaps(h, 64, "dark")
+    _assert_decodes_alike(pose.keypoints, apply_affine(kp, invert_affine(A)))
     s = 64 / 96
     assert A[0, 0] == pytest.approx(s) and A[1, 2] == pytest.approx((64 - 43) // 2 + (s - 1) / 2)
 
@@ -158,11 +183,15 @@ def test_initializer_every_frame_is_the_per_frame_model(edge_export):
     assets, model = edge_export
     frames = synthetic_clip(64, 3)["frames"]
     tr = PoseTracker(assets, reinit_every=1)
+    kps, want = [], []
     for fr in frames:
         bgr = np.ascontiguousarray(fr[..., ::-1])
         x, _ = tr.preprocess(bgr)
-        kp, _ = decode_heatmaps(model.initializer(x, training=False).numpy()[0], 64, "dark")
-        np.testing.assert_allclose(tr.process(bgr).keypoints, kp, atol=1e-3)
+        h = model.initializer(x, training=False).numpy()[0]
+        kps.append(tr.process(bgr).keypoints)
+        _assert_maps_alike(tr._s.heatmaps[0], h)
+        want.append(decode_heatmaps(h, 64, "dark")[0])
+    _assert_decodes_alike(kps, want)
 
 
 def test_smoothing_is_one_euro_on_the_raw_keypoints(edge_assets):
