@@ -265,7 +265,8 @@ def final_evaluation(trainer, cfg, a, workdir) -> int:
     res["flops"] = {"initializer": fl["initializer"], "tracked": fl["tracked"],
                     "encoder": fl["encoder"], "match": fl["match"]}
     res.update(preset=cfg.preset, checkpoint_step=int(trainer.step.numpy()), dataset=a.dataset,
-               train_minutes=float(trainer.elapsed.numpy()) / 60.0)
+               train_minutes=float(trainer.elapsed.numpy()) / 60.0,
+               steps_run=trainer.steps_run())
     atomic_write_json(os.path.join(workdir, "eval.json"), res)
     plot_curves(res, os.path.join(workdir, "eval_pck.png"))
     with tf.summary.create_file_writer(os.path.join(workdir, "logs")).as_default(
@@ -273,6 +274,9 @@ def final_evaluation(trainer, cfg, a, workdir) -> int:
         tf.summary.scalar("eval/pck_dkd", res["dkd"]["pck"])
         tf.summary.scalar("eval/pck_initializer_every_frame",
                           res["initializer_every_frame"]["pck"])
+    run = res["steps_run"]
+    print(f"trained {run['stage1']} + {run['stage2']} steps (stages 1 + 2) in "
+          f"{res['train_minutes']:.1f} min")
     print(f"held-out {a.dataset} videos: {res['videos']} x {res['frames_per_video']} frames "
           f"(evaluated in {time.perf_counter() - t0:.0f} s)")
     print(format_table(res))

@@ -147,6 +147,13 @@ class Trainer:
                             f"{str(e).splitlines()[0][:160]})") from None
         return int(self.step.numpy())
 
+    def steps_run(self) -> dict:
+        """Optimiser steps actually taken per stage. `step` (and the checkpoint number) is
+        the position in the planned schedule: a time budget that ends a stage early moves
+        it to the stage's end, so after a budget stop it reads the planned total."""
+        return {"stage1": int(self.opt1.iterations.numpy()),
+                "stage2": int(self.opt2.iterations.numpy())}
+
     def save(self) -> str:
         self._average_statistics()
         path = self.manager.save(checkpoint_number=int(self.step.numpy()))

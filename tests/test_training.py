@@ -295,10 +295,34 @@ def test_cli_smoke(trained, tiny_model):
     assert isinstance(fl["initializer"], int) and isinstance(fl["tracked"], int)
     assert 0 < fl["tracked"] < fl["initializer"]
     assert res["checkpoint_step"] == 5 and res["preset"] == "tiny"
+    assert res["steps_run"] == {"stage1": 3, "stage2": 2}
     with open(os.path.join(w, "eval_pck.png"), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert "FLOPs per frame" in trained["out"]
     assert not _error_lines(trained["err"])
+
+
+def test_time_budget_ends_each_stage_and_the_run(tmp_path, tiny_model):
+    """A budget far below one step's time: stage 1 hands over after its first step (it gets
+    45% of the budget), stage 2 stops after its first; the schedule position (checkpoint
+    number) jumps to the planned end, the steps taken are reported, and rerunning the same
+    command does not train further."""
+    w = tmp_path / "run"
+    argv = _train_args(w, tiny_model, 3, 2, "--set", "train.minutes=1e-5")
+    rc, out, err = _run(train_main, argv)
+    assert rc == 0, err
+    log = out + err  # (the progress bar's messages)
+    assert "stage 1 time budget used at step 1" in log and "used at step 4; stopping" in log
+    with open(w / "eval.json") as f:
+        res = json.load(f)
+    assert res["checkpoint_step"] == 5 and res["steps_run"] == {"stage1": 1, "stage2": 1}
+    assert "trained 1 + 1 steps" in out
+    rc, out, err = _run(train_main, argv + ["--no-eval"])
+    assert rc == 0 and "resuming from step 5" in err
+    ckpt = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(w)))
+    iters = [n for n in ckpt.get_variable_to_shape_map() if n.startswith("opt2/")
+             and "iteration" in n]
+    assert iters and int(ckpt.get_tensor(iters[0])) == 1
 
 
 def test_cli_resumes_from_latest_checkpoint(copy_of_trained, tiny_model):
