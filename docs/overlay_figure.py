@@ -27,7 +27,7 @@ def main() -> int:
     ap.add_argument("--infer-args", default="--reinit-every 10",
                     help="extra arguments of python -m dkd_tf.infer (the re-init policy)")
     a = ap.parse_args()
-    from dkd_tf.bench import write_synthetic_video
+    from dkd_tf.benchmark.memory import write_synthetic_video
 
     picks = [int(i) for i in a.frames.split(",")]
     with tempfile.TemporaryDirectory() as tmp:

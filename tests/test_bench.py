@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from dkd_tf import bench
+from dkd_tf.benchmark import accuracy, memory, timing
+from dkd_tf.benchmark import tflite_analysis as tfa
 from fixtures_edge import edge_assets, edge_export  # noqa: F401
 
 
@@ -15,32 +17,32 @@ def test_op_flops_by_hand():
     # 3x3 conv 4 -> 8 on an 8x8 output with bias: 2 * 64 * 8 * (3 * 3 * 4) + 64 * 8
     conv = {"op": "CONV_2D", "inputs": [[1, 8, 8, 4], [8, 3, 3, 4], [8]],
             "outputs": [[1, 8, 8, 8]], "bias": True}
-    assert bench.op_flops(conv) == 36864 + 512
+    assert tfa.op_flops(conv) == 36864 + 512
     dw = {"op": "DEPTHWISE_CONV_2D", "inputs": [[1, 8, 8, 8], [1, 5, 5, 8]],
           "outputs": [[1, 8, 8, 8]], "bias": False}
-    assert bench.op_flops(dw) == 2 * 512 * 25
+    assert tfa.op_flops(dw) == 2 * 512 * 25
     # transposed conv 4x4 s2, 16 -> 8 channels, 4x4 -> 8x8: every input pixel scatters a
     # 4 x 4 x 8 patch: 2 * (4 * 4 * 16) * (4 * 4 * 8)
     tc = {"op": "TRANSPOSE_CONV", "inputs": [[4], [8, 4, 4, 16], [1, 4, 4, 16]],
           "outputs": [[1, 8, 8, 8]], "bias": False}
-    assert bench.op_flops(tc) == 2 * 256 * 128
+    assert tfa.op_flops(tc) == 2 * 256 * 128
     bmm = {"op": "BATCH_MATMUL", "inputs": [[1, 256, 72], [1, 72, 13]],
            "outputs": [[1, 256, 13]], "adj_x": False}
-    assert bench.op_flops(bmm) == 2 * 256 * 13 * 72
+    assert tfa.op_flops(bmm) == 2 * 256 * 13 * 72
     fc = {"op": "FULLY_CONNECTED", "inputs": [[1, 10], [5, 10], [5]], "outputs": [[1, 5]],
           "bias": True}
-    assert bench.op_flops(fc) == 2 * 5 * 10 + 5
-    assert bench.op_flops({"op": "MAX_POOL_2D", "inputs": [[1, 8, 8, 4]],
+    assert tfa.op_flops(fc) == 2 * 5 * 10 + 5
+    assert tfa.op_flops({"op": "MAX_POOL_2D", "inputs": [[1, 8, 8, 4]],
                            "outputs": [[1, 4, 4, 4]], "window": 4}) == 64 * 4
-    assert bench.op_flops({"op": "ADD", "inputs": [[1, 4], [1, 4]], "outputs": [[1, 4]]}) == 4
-    assert bench.op_flops({"op": "RESHAPE", "inputs": [[1, 4]], "outputs": [[4]]}) == 0
+    assert tfa.op_flops({"op": "ADD", "inputs": [[1, 4], [1, 4]], "outputs": [[1, 4]]}) == 4
+    assert tfa.op_flops({"op": "RESHAPE", "inputs": [[1, 4]], "outputs": [[4]]}) == 0
 
 
 def test_flatbuffer_count_agrees_with_the_keras_model(edge_export):
     """The flatbuffer's MAC ops against the layers' own shapes, and the correlation's
     shape read back from dynamic_conv.tflite."""
     assets, model = edge_export
-    a = bench.analyze_tflite(f"{assets}/pose_initializer_fp32.tflite")
+    a = tfa.analyze_tflite(f"{assets}/pose_initializer_fp32.tflite")
     n_params = sum(int(np.prod(w.shape)) for w in model.initializer.weights)
     # BatchNorm folds into the convs: 4 vectors of C per BN become one bias of C
     assert 0.9 * n_params < a["params"] <= n_params
@@ -48,7 +50,7 @@ def test_flatbuffer_count_agrees_with_the_keras_model(edge_export):
 
     tf_flops = count_flops(lambda x: model.initializer(x, training=False), [(1, 64, 64, 3)])
     assert a["flops"] == pytest.approx(tf_flops, rel=0.1)
-    assert bench.correlation_shape(f"{assets}/dynamic_conv_fp32.tflite") == \
+    assert tfa.correlation_shape(f"{assets}/dynamic_conv_fp32.tflite") == \
         (3, "full", 16, 16, 8, 13)
 
 
@@ -64,9 +66,9 @@ def test_correlation_shape_reads_the_split_column_form(tmp_path):
     conc = fn.get_concrete_function(tf.TensorSpec((1, S, S, C, K)), tf.TensorSpec((1, m, n, C)))
     path = tmp_path / "corr.tflite"
     path.write_bytes(tf.lite.TFLiteConverter.from_concrete_functions([conc]).convert())
-    ops = [o["op"] for o in bench.read_tflite(str(path))["ops"]]
+    ops = [o["op"] for o in tfa.read_tflite(str(path))["ops"]]
     assert ops.count("SUM") == 1 and ops.count("BATCH_MATMUL") == 1
-    assert bench.correlation_shape(str(path)) == (S, "full", m, n, C, K)
+    assert tfa.correlation_shape(str(path)) == (S, "full", m, n, C, K)
 
 
 def test_bench_cli_json(edge_assets, tmp_path, capsys):
@@ -78,7 +80,7 @@ def test_bench_cli_json(edge_assets, tmp_path, capsys):
     assert "P / tracked" in text and "PCK part skipped: untrained" in text
     r = json.loads(out.read_text())
     assert r["input"] == [64, 64] and r["threads"] == 1
-    for g in bench.GRAPHS:
+    for g in timing.GRAPHS:
         p = r["parts"]["fp32"][g]
         assert p["params"] > 0 and p["flops"] > 0 and p["p90_ms"] >= p["median_ms"] > 0
     t, i = r["tracked_frame"], r["initializer_frame"]
@@ -94,17 +96,17 @@ def test_bench_cli_json(edge_assets, tmp_path, capsys):
 
 
 def test_policy_scoring_and_plot(edge_assets, tmp_path):
-    videos = bench.held_out_videos(64, 2, 6)
-    rows = bench.evaluate_policies(edge_assets, ["fp32"], bench.default_policies(0.5),
+    videos = accuracy.held_out_videos(64, 2, 6)
+    rows = accuracy.evaluate_policies(edge_assets, ["fp32"], accuracy.default_policies(0.5),
                                    videos, threads=1, progress=False)
     share = {r["policy"]: r["initializer_share"] for r in rows}
     assert share["never"] == pytest.approx(1 / 6) and share["initializer every frame"] == 1.0
     assert all(0 <= r["pck"] <= 1 and r["ms_per_frame"] > 0 for r in rows)
-    bench.plot_pck_vs_ms(rows, str(tmp_path / "p.png"), "test")
+    accuracy.plot_pck_vs_ms(rows, str(tmp_path / "p.png"), "test")
     assert (tmp_path / "p.png").stat().st_size > 1000
     from dkd_tf.runtime import OneEuroParams
 
-    sm = bench.evaluate_smoothing(edge_assets, videos, 1, [OneEuroParams()])
+    sm = accuracy.evaluate_smoothing(edge_assets, videos, 1, [OneEuroParams()])
     assert [r["smoothing"].split()[0] for r in sm] == ["ground", "none", "one-euro"]
 
 
@@ -113,7 +115,7 @@ def test_jitter_by_hand():
     kp = np.zeros((1, 3, 1, 2))
     kp[0, :, 0, 0] = [0, 1, 4]
     box = np.tile([0.0, 0.0, 10.0, 5.0], (1, 3, 1))
-    j = bench.jitter(kp, np.ones((1, 3, 1), bool), box)
+    j = accuracy.jitter(kp, np.ones((1, 3, 1), bool), box)
     assert j == {"px": 2.0, "relative": 0.2}
 
 
@@ -121,7 +123,7 @@ def test_jitter_by_hand():
 def test_memory_stays_flat_on_a_long_stream(edge_assets):
     """The video CLI's loop (ROI tracking, re-init, One-Euro, MP4 + JSON + CSV) on a
     generated 1,500-frame video: RSS after frame 1,500 within 5% (+2 MB) of frame 300."""
-    r = bench.stream_rss(edge_assets, 1500, 64, [300, 1500])
+    r = memory.stream_rss(edge_assets, 1500, 64, [300, 1500])
     assert r["frames"] == 1500
     a, b = r["rss_mb"][300], r["rss_mb"][1500]
     assert b <= a * 1.05 + 2.0, r
