@@ -9,7 +9,6 @@ synthetic set count visible joints only, JHMDB counts all joints.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Optional, Sequence
@@ -17,8 +16,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .codec import decode_heatmaps
-from .errors import UserError, run_cli
-from .metrics import DEFAULT_ALPHAS, pck, pck_curve
+from .errors import run_cli
+from .metrics import pck, pck_curve
 
 
 def predict_videos(model, images: np.ndarray, every_frame: bool = False,
@@ -180,9 +179,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--videos", type=int, default=None, help="held-out videos (synthetic)")
     a = ap.parse_args(argv)
     check_data_dir(a.dataset, a.data)
-    from .trainer import open_workdir_for_eval
+    from .trainer import open_workdir_for_eval, steps_run_in, tf
 
     model, cfg, step = open_workdir_for_eval(a.workdir)
+    steps_run = steps_run_in(tf.train.latest_checkpoint(a.workdir))
     abl = open_workdir_for_eval(a.ablation_workdir) if a.ablation_workdir else None
     from .training_data import eval_records_and_pipeline
 
@@ -196,7 +196,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     fl = dkd_flops(model)
     res["flops"] = {"initializer": fl["initializer"], "tracked": fl["tracked"],
                     "encoder": fl["encoder"], "match": fl["match"]}
-    res.update(preset=cfg.preset, checkpoint_step=step, dataset=a.dataset)
+    res.update(preset=cfg.preset, checkpoint_step=step, dataset=a.dataset, steps_run=steps_run)
     out = a.json or os.path.join(a.workdir, "eval.json")
     from .io_utils import atomic_write_json
 

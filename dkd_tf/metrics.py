@@ -4,8 +4,6 @@ Shapes: pred, gt [N, K, 2] pixels (x, y); bbox [N, 4] as x1, y1, x2, y2; visible
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 from .joints import joint_set_for

@@ -43,9 +43,7 @@ Shapes: frames uint8 [h, w, 3] BGR (or RGB with rgb=True); keypoints [K, 2] fram
 """
 from __future__ import annotations
 
-import contextlib
 import gc
-import hashlib
 import json
 import os
 import sys

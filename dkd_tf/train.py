@@ -8,7 +8,6 @@ and eval_pck.png; rerunning the same command resumes from the latest checkpoint.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 import time
@@ -103,7 +102,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if nj != cfg.model.num_joints:
         cfg = with_overrides(cfg, model={"num_joints": nj})
 
-    from .trainer import Trainer, _check_workdir_config, make_strategy, tf
+    from .trainer import Trainer, _check_workdir_config, make_strategy
 
     _check_workdir_config(workdir, cfg)
     strategy = make_strategy(a.strategy)

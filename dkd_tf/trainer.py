@@ -13,12 +13,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import sys
-import time
 
-import numpy as np
-
-from .config import Config, config_from_dict, load_config
+from .config import Config, load_config
 from .errors import UserError, import_tensorflow
 from .losses import began_k_update, heatmap_mse, reconstruction_error
 
@@ -236,7 +232,7 @@ class Trainer:
         return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
     def build_steps(self, batch1: int, batch2: int):
-        t, m = self.cfg.train, self.cfg.model
+        t = self.cfg.train
         fg = t.foreground_weight
         model, aux, disc = self.model, self.aux_head, self.disc
         gb1 = batch1 * self.strategy.num_replicas_in_sync
@@ -339,6 +335,18 @@ def cosine_lr(base: float, progress: float, alpha: float = 0.02) -> float:
     run cut short by --minutes still ends its schedule at a low learning rate."""
     p = min(max(progress, 0.0), 1.0)
     return base * (alpha + (1 - alpha) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def steps_run_in(checkpoint_path: str) -> dict:
+    """Trainer.steps_run as saved in a checkpoint: {"stage1": n1, "stage2": n2} from the
+    optimisers' iteration counters ({} when the file holds none)."""
+    reader = tf.train.load_checkpoint(checkpoint_path)
+    out = {}
+    for name in reader.get_variable_to_shape_map():
+        opt, _, rest = name.partition("/")
+        if opt in ("opt1", "opt2") and rest.split("/")[0].lstrip("_") == "iterations":
+            out["stage" + opt[-1]] = int(reader.get_tensor(name))
+    return dict(sorted(out.items()))
 
 
 def open_workdir_for_eval(workdir: str):

@@ -286,7 +286,7 @@ def read_label(path: str, frames_root: Optional[str] = None) -> dict:
             raise UserError(f"{path}: the labels have {T} frames but {fdir} holds {n_dir} "
                             "frame files (%06d.jpg)")
         frame_paths = [os.path.join(fdir, f"{t + 1:06d}.jpg") for t in range(T)]
-    where = ("" if n_dir is None else f", as many as the frames folder holds" if n_dir == T
+    where = ("" if n_dir is None else ", as many as the frames folder holds" if n_dir == T
              else f" (the frames folder holds {n_dir})")
     if nframes != T:
         unchecked = " (frames folder not checked)" if n_dir is None else ""

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..errors import UserError, run_cli
 from ..joints import PENN_ACTION
-from .figure import ACTIONS, Figure
+from .figure import Figure
 
 HELD_OUT_OFFSET = 1_000_000  # video indices of the held-out evaluation stream start here
 

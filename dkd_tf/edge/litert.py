@@ -11,10 +11,8 @@
 from __future__ import annotations
 
 import collections
-import contextlib
 import importlib
 import os
-import sys
 from typing import Dict, List, Optional, Tuple, Union
 
 from ..errors import muted_stderr, UserError

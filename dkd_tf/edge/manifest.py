@@ -8,7 +8,6 @@ SignatureDef ("serving_default"), which equals the role.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from typing import Dict, List, Optional

@@ -7,7 +7,6 @@ XNNPACK and OpenGL reject it; a broadcasting BATCH_MATMUL is wrong on the GPU pa
 """
 from __future__ import annotations
 
-import keras
 from keras import layers, ops
 
 

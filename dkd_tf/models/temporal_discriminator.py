@@ -4,8 +4,6 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from .backbone import conv_bn
-
 
 class TemporalDiscriminator(layers.Layer):
     """(I_t, h_t, I_{t+1}, h_{t+1}) -> reconstructed change d [B, m, n, K].
