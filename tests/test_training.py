@@ -322,6 +322,38 @@ def test_time_budget_ends_each_stage_and_the_run(tmp_path, tiny_model):
     assert steps_run_in(tf.train.latest_checkpoint(str(w))) == {"stage1": 1, "stage2": 1}
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["mobile", "r50"])
+def test_big_preset_networks_train_a_few_steps(tmp_path, preset):
+    """The mobile and r50 presets' networks (backbones, matching, skips, heatmap prior, loss
+    weights: everything but the sizes) at test shapes: 2 + 2 steps of the CLI, checkpoint
+    and evaluation. Only sizes are overridden; the preset name stays."""
+    from dkd_tf.config import get_preset
+
+    sizes = {"input_size": 64, "initializer_width": 0.125, "deconv_filters": 16,
+             "encoder_width": 0.25, "feature_channels": 8, "kernel_size": 3,
+             "distillator_filters": 8, "distillator_pools": 2}
+    w = tmp_path / preset
+    argv = ["--preset", preset, "--workdir", str(w), "--stage1-steps", "2", "--stage2-steps",
+            "2", *_sets(sizes)]
+    rc, out, err = _run(train_main, argv)
+    assert rc == 0, err[-2000:]
+    want = get_preset(preset).model
+    cfg = load_config(str(w / "config.json"))
+    assert cfg.preset == preset
+    for k in ("initializer_backbone", "encoder_backbone", "encoder_stages", "matching",
+              "initializer_skips", "heatmap_prior", "static_kernel"):
+        assert getattr(cfg.model, k) == getattr(want, k), k
+    assert steps_run_in(tf.train.latest_checkpoint(str(w))) == {"stage1": 2, "stage2": 2}
+    with open(w / "eval.json") as f:
+        res = json.load(f)
+    assert res["preset"] == preset and res["steps_run"] == {"stage1": 2, "stage2": 2}
+    assert 0.0 <= res["dkd"]["pck"] <= 1.0 and len(res["dkd"]["pck_per_frame"]) == EVAL_FRAMES
+    # (at these sizes the tracker need not be cheaper: the ratios at the presets' own sizes
+    # are test_models' FLOPs tests)
+    assert res["flops"]["tracked"] > 0 and res["flops"]["initializer"] > 0
+
+
 def test_cli_resumes_from_latest_checkpoint(copy_of_trained, tiny_model):
     w = copy_of_trained
     rc, _, err = _run(train_main, _train_args(w, tiny_model, 3, 4, "--no-eval"))
