@@ -179,10 +179,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--videos", type=int, default=None, help="held-out videos (synthetic)")
     a = ap.parse_args(argv)
     check_data_dir(a.dataset, a.data)
-    from .trainer import open_workdir_for_eval, steps_run_in, tf
+    from .trainer import open_workdir_for_eval
 
-    model, cfg, step = open_workdir_for_eval(a.workdir)
-    steps_run = steps_run_in(tf.train.latest_checkpoint(a.workdir))
+    model, cfg, step, steps_run = open_workdir_for_eval(a.workdir)
     abl = open_workdir_for_eval(a.ablation_workdir) if a.ablation_workdir else None
     from .training_data import eval_records_and_pipeline
 

@@ -350,7 +350,8 @@ def steps_run_in(checkpoint_path: str) -> dict:
 
 
 def open_workdir_for_eval(workdir: str):
-    """(model, config, step) restored from the latest checkpoint of a work directory.
+    """(model, config, step, steps_run) restored from the latest checkpoint of a work
+    directory (steps_run: steps_run_in of that same checkpoint).
 
     Uses the export's checked restore: every weight must come from the checkpoint (a file
     that lacks some fails with one line instead of scoring a partly random network)."""
@@ -364,4 +365,4 @@ def open_workdir_for_eval(workdir: str):
     if not ckpt_path:
         raise UserError(f"{workdir}: no checkpoint found (train first)")
     model, step = restore(ckpt_path, cfg)
-    return model, cfg, int(step or 0)
+    return model, cfg, int(step or 0), steps_run_in(ckpt_path)

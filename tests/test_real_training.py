@@ -150,7 +150,7 @@ def test_a_training_checkpoint_restores_the_whole_model(tmp_path, tiny_model):
             lo, hi = (0.5, 2.0) if "variance" in v.path else (-0.2, 0.2)
             v.assign(rng.uniform(lo, hi, v.shape).astype(np.float32))
     trainer.save()
-    model, _, _ = open_workdir_for_eval(w)
+    model = open_workdir_for_eval(w)[0]
     x = tf.constant(rng.normal(size=(1, 64, 64, 3)), tf.float32)
     for part in ("initializer", "encoder"):
         np.testing.assert_allclose(getattr(model, part)(x, training=False),
