@@ -1,7 +1,7 @@
 """Video CLI: track poses through a video (or a camera) with the exported LiteRT graphs.
 
     python -m dkd_tf.infer VIDEO [--camera N] [--assets DIR] [--precision p]
-        [--roi full|track] [--reinit-every N] [--reinit-score s] [--smooth none|one-euro]
+        [--roi full|track|person] [--roi-margin m] [--reinit-every N] [--reinit-score s] [--smooth none|one-euro]
         [--out OUT.mp4] [--json OUT.json] [--csv OUT.csv]
 
 Streams frames (constant memory), shows a progress bar with frames per second, and writes an
@@ -24,7 +24,11 @@ from typing import Callable, Optional, Sequence
 from .errors import UserError, quiet_libraries, run_cli
 
 DEFAULT_ASSETS = "android_demo_assets"
-DEFAULT_REINIT_EVERY = 30
+# Defaults chosen on real footage (python -m dkd_tf.benchmark.real_footage, README "Real
+# people"): finding the person and cropping around them, and the initializer every 10 frames,
+# agreed best with the reference labels
+DEFAULT_ROI = "person"
+DEFAULT_REINIT_EVERY = 10
 # One-Euro defaults of the video CLI: those of dkd_tf.runtime.OneEuroParams
 DEFAULT_MIN_CUTOFF, DEFAULT_BETA, DEFAULT_D_CUTOFF = 2.0, 2.0, 1.0
 
@@ -36,9 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--assets", default=DEFAULT_ASSETS,
                     help=f"folder with manifest.json and the .tflite graphs ({DEFAULT_ASSETS})")
     ap.add_argument("--precision", default="fp32", help="fp32, fp16 or int8 (as exported)")
-    ap.add_argument("--roi", choices=("full", "track"), default="full",
-                    help="input region: the whole frame, or a crop around the last pose "
-                         "(for people small in the frame)")
+    ap.add_argument("--roi", choices=("full", "track", "person"), default=DEFAULT_ROI,
+                    help="input region: the whole frame; a crop around the last pose; or "
+                         "person: find the person with a whole-frame pass, then a crop that "
+                         "follows them")
+    ap.add_argument("--roi-margin", type=float, default=None,
+                    help="crop side / the keypoints' box (track, person)")
     ap.add_argument("--reinit-every", type=int, default=DEFAULT_REINIT_EVERY,
                     help="run the initializer every N frames (0 = only on the first)")
     ap.add_argument("--reinit-score", type=float, default=None,
@@ -75,6 +82,8 @@ def validate_args(a) -> None:
         raise UserError(f"--reinit-score must be >= 0 (got {a.reinit_score})")
     if a.min_cutoff <= 0 or a.d_cutoff <= 0 or a.beta < 0:
         raise UserError("One-Euro needs --min-cutoff > 0, --d-cutoff > 0 and --beta >= 0")
+    if a.roi_margin is not None and not a.roi_margin >= 1.0:
+        raise UserError(f"--roi-margin must be >= 1 (got {a.roi_margin})")
     if a.threads is not None and a.threads < 1:
         raise UserError(f"--threads must be >= 1 (got {a.threads})")
     if a.max_frames is not None and a.max_frames < 1:
@@ -90,6 +99,11 @@ def validate_args(a) -> None:
                 raise UserError(f"{p}: given for two outputs")
             outs[flag] = p
     _check_manifest_light(a.assets, a.precision)
+
+
+def roi_options(a) -> dict:
+    """PoseTracker keyword arguments for the region flags that were given."""
+    return {} if a.roi_margin is None else {"roi_margin": a.roi_margin}
 
 
 def _check_manifest_light(assets: str, precision: str) -> None:
@@ -186,7 +200,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         tracker = PoseTracker(a.assets, a.precision, a.delegate, a.threads, roi=a.roi,
                               reinit_every=a.reinit_every, reinit_score=a.reinit_score,
-                              smooth=smooth, fps=source.fps)
+                              smooth=smooth, fps=source.fps, **roi_options(a))
     except BaseException:
         source.release()
         raise
@@ -208,7 +222,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   file=sys.stderr)
         stats = track_stream(source, tracker, writers.get("out"), writers.get("json"),
                              writers.get("csv"), progress=not a.no_progress,
-                             draw_roi=a.roi == "track")
+                             draw_roi=a.roi != "full")
         finished = True
     finally:
         source.release()

@@ -26,10 +26,17 @@ Input region (`roi`):
            the whole frame when the re-init was triggered by a low score, or when fewer than
            roi_min_joints joints are confident enough to define a box). The side is kept
            within [roi_min_side x the frame's shorter side, 1.2 x its longer side] and the
-           centre inside the frame. Measured on the synthetic set (README): crops around
-           ground-truth joints would lift the initializer's PCK, but around its own
-           predictions the box tends to shrink onto the joints it found, so "full" stays the
-           default; "track" is for people small in a large frame.
+           centre inside the frame. A confident joint further than 3x the joints' median
+           distance from their median point is left out of the box (a pole or a cone found
+           as a wrist must not blow the crop up to the whole frame).
+  "person": as "track", but an initializer frame that has no crop to go by (the first frame,
+           or one after a low score) first finds the person: the initializer runs once on
+           the whole letterboxed frame, and the crop around the joints it finds is where the
+           initializer and the encoder then run (the state lives in that crop). Without
+           enough confident joints the whole frame is used, as in "full". Real people are
+           often small and off-centre in a frame; the network works best on a person who
+           fills about half of its input (margin 2, the size the training set is drawn at).
+           Measured on real footage (README "Real people"): the default of `infer`.
 
 Re-initialisation: the initializer runs again every `reinit_every` frames (0 = never)
 and on the frame after one whose mean joint score fell below `reinit_score` (None = off).
@@ -68,7 +75,7 @@ ROLES = {
 }
 INTERPOLATION = {"linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST,
                  "area": cv2.INTER_AREA, "cubic": cv2.INTER_CUBIC}
-ROI_MODES = ("full", "track")
+ROI_MODES = ("full", "track", "person")
 
 
 # ---- interpreter ---------------------------------------------------------------------
@@ -398,7 +405,7 @@ class _State:
     heatmaps: Optional[np.ndarray] = None
     A: Optional[np.ndarray] = None          # the crop the state lives in
     crop_box: Optional[Tuple] = None        # (cx, cy, side) or None for the whole frame
-    prev_frame: Optional[np.ndarray] = None  # for re-anchoring (roi="track" only)
+    prev_frame: Optional[np.ndarray] = None  # for re-anchoring (roi "track" and "person")
     keypoints: Optional[np.ndarray] = None   # raw, frame pixels
     scores: Optional[np.ndarray] = None
     since_init: int = 0
@@ -409,7 +416,8 @@ class PoseTracker:
     """DKD on LiteRT: process(frame) -> Pose, reset() between videos.
 
     manifest_path: manifest.json or its folder. precision: a key of manifest["models"].
-    delegate / num_threads: see make_interpreter. roi: "full" or "track" (module docs).
+    delegate / num_threads: see make_interpreter. roi: "full", "track" or "person" (module
+    docs).
     reinit_every: run the initializer every N frames (0 = never, 1 = every frame).
     reinit_score: re-init on the frame after one whose mean score is below this (None = off).
     smooth: None, True (default One-Euro) or OneEuroParams. fps: the time base for smoothing
@@ -463,6 +471,7 @@ class PoseTracker:
         self._s = _State()
         self.index = 0
         self.reanchors = 0
+        self.coarse_passes = 0
         if self.smoother is not None:
             self.smoother.reset()
 
@@ -499,13 +508,15 @@ class PoseTracker:
             or s.low_score
         crop_box = None if (first or s.low_score) else self._wanted_crop(frame.shape)
         if init:
+            if self.roi == "person" and crop_box is None:
+                crop_box = self._find_person(frame, rgb)
             A = None if crop_box is None else self._crop_matrix(crop_box)
             x, A = self.preprocess(frame, A, rgb)
             s.features = self.graphs["frame_encoder"].run(image=x)["features"]
             s.heatmaps = self.graphs["pose_initializer"].run(image=x)["heatmaps"]
             s.since_init = 0
         else:
-            if self.roi == "track" and self._should_move(s.crop_box, crop_box):
+            if self.roi != "full" and self._should_move(s.crop_box, crop_box):
                 self._reanchor(crop_box, rgb)
             A = s.A if s.crop_box is not None else None
             x, A = self.preprocess(frame, A, rgb)
@@ -519,7 +530,7 @@ class PoseTracker:
         kp, sc = self.decode(s.heatmaps, A)
         s.keypoints, s.scores = kp, sc
         s.low_score = self.reinit_score is not None and float(np.mean(sc)) < self.reinit_score
-        if self.roi == "track":
+        if self.roi != "full":
             s.prev_frame = frame.copy()
         out_kp = kp
         if self.smoother is not None:
@@ -548,17 +559,35 @@ class PoseTracker:
 
     def _wanted_crop(self, shape):
         """(cx, cy, side) around the previous keypoints, or None (whole frame)."""
-        if self.roi != "track" or self._s.keypoints is None:
+        if self.roi == "full" or self._s.keypoints is None:
             return None
-        pts = self._confident(self._s.keypoints, self._s.scores)
+        return self._crop_around(self._s.keypoints, self._s.scores, shape)
+
+    def _crop_around(self, kp, sc, shape):
+        """(cx, cy, side) around the confident keypoints kp [K, 2], or None (too few)."""
+        pts = self._confident(kp, sc)
         if pts is None:
             return None
+        # a confident joint far from the others is a false find (a pole, a cone), not a
+        # limb: keep joints within 3x the median distance from the joints' median
+        d = np.linalg.norm(pts - np.median(pts, axis=0), axis=1)
+        near = pts[d <= 3.0 * max(float(np.median(d)), 1.0)]
+        if len(near) >= self.roi_min_joints:
+            pts = near
         h, w = shape[:2]
         lo, hi = pts.min(0), pts.max(0)
         side = max(hi[0] - lo[0], hi[1] - lo[1]) * self.roi_margin
         side = min(max(side, self.roi_min_side * min(h, w), 16.0), 1.2 * max(h, w))
         c = np.clip((lo + hi) / 2.0, 0.0, [w - 1.0, h - 1.0])  # keep the person's centre in view
         return (float(c[0]), float(c[1]), float(side))
+
+    def _find_person(self, frame, rgb):
+        """roi="person": a coarse pass of the initializer over the whole frame; the crop
+        around the joints it finds confidently, or None (then the whole frame is used)."""
+        x, A = self.preprocess(frame, None, rgb)
+        kp, sc = self.decode(self.graphs["pose_initializer"].run(image=x)["heatmaps"], A)
+        self.coarse_passes += 1
+        return self._crop_around(kp, sc, frame.shape)
 
     def _should_move(self, cur, want) -> bool:
         if cur is None or want is None:

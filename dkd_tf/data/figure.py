@@ -145,7 +145,10 @@ class Figure:
 
     def project(self, t: float, origin, scale: float):
         """Image joints [13, 2] and depth [13] (larger = nearer the camera) at frame t."""
-        j3 = self.joints3d(t)
+        return self.project_points(self.joints3d(t), origin, scale)
+
+    def project_points(self, j3: np.ndarray, origin, scale: float):
+        """Body-frame points [N, 3] -> image points [N, 2] and depth [N] (orthographic)."""
         cy, sy = np.cos(self.yaw), np.sin(self.yaw)
         # facing the camera (yaw 0) the person's right appears on the image's left
         x = -j3[:, 0] * cy + j3[:, 1] * sy

@@ -34,52 +34,12 @@ import numpy as np
 from ..errors import UserError, run_cli
 from ..joints import PENN_ACTION
 from .figure import Figure
+from .human import HumanBody
+from .scene import Scene
 
 HELD_OUT_OFFSET = 1_000_000  # video indices of the held-out evaluation stream start here
-
-
-def _texture(rng, h, w):
-    """A smooth random pattern in [0.75, 1.25]: stripes, checks or blotches."""
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    kind = rng.integers(3)
-    if kind == 0:
-        ang, per = rng.uniform(0, np.pi), rng.uniform(3, 9)
-        t = np.sin((xx * np.cos(ang) + yy * np.sin(ang)) * 2 * np.pi / per)
-    elif kind == 1:
-        per = rng.uniform(4, 10)
-        t = np.sign(np.sin(xx * 2 * np.pi / per) * np.sin(yy * 2 * np.pi / per))
-    else:
-        t = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 2.0)
-        t /= np.abs(t).max() + 1e-6
-    return (1.0 + 0.25 * t).astype(np.float32)
-
-
-def _background(rng, size):
-    """A cluttered canvas [S, S, 3] float32, S = 1.6 * size, that the camera moves over."""
-    s = int(size * 1.6)
-    c0, c1 = rng.uniform(30, 220, 3), rng.uniform(30, 220, 3)
-    g = np.linspace(0, 1, s, dtype=np.float32)[:, None, None]
-    bg = np.ascontiguousarray(np.broadcast_to(c0 * (1 - g) + c1 * g, (s, s, 3))).astype(np.float32)
-    for _ in range(int(rng.integers(15, 40))):
-        col = tuple(float(v) for v in rng.uniform(0, 255, 3))
-        x, y = (int(v) for v in rng.integers(0, s, 2))
-        r = int(rng.integers(size // 30 + 2, size // 5))
-        k = rng.integers(4)
-        if k == 0:
-            cv2.rectangle(bg, (x, y), (x + r, y + int(rng.integers(2, r + 3))), col, -1)
-        elif k == 1:
-            cv2.circle(bg, (x, y), r // 2 + 1, col, -1, cv2.LINE_AA)
-        elif k == 2:  # limb-like bars: the clutter that confuses a per-frame detector
-            x2, y2 = (int(v) for v in rng.integers(0, s, 2))
-            cv2.line(bg, (x, y), (x + (x2 - x) // 4, y + (y2 - y) // 4), col,
-                     int(rng.integers(2, max(3, size // 20))), cv2.LINE_AA)
-        else:
-            pts = rng.integers(-r, r, (5, 2)) + [x, y]
-            cv2.fillPoly(bg, [pts.astype(np.int32)], col, cv2.LINE_AA)
-    bg *= _texture(rng, s, s)[..., None]
-    noise = cv2.GaussianBlur(rng.standard_normal((s, s)).astype(np.float32), (0, 0), 3)
-    bg += 40 * noise[..., None]
-    return bg
+SMALL_PERSON_SHARE = 0.3     # videos with a small person somewhere in a wide frame
+WALK_SHARE = 0.25            # videos forced to "walk" (on top of its 1/7 share of the rest)
 
 
 class SyntheticVideos:
@@ -93,36 +53,54 @@ class SyntheticVideos:
     def video(self, index: int) -> dict:
         """-> {"frames", "joints", "visible", "bbox", "action", "view", "index"} (module docs)."""
         rng = np.random.default_rng([self.seed, int(index)])
-        # draws added later come from their own stream, so the other draws did not change
-        aux = np.random.default_rng([self.seed, int(index), 1])
         S, T = self.size, self.num_frames
-        fig = Figure.random(rng)
-        bg = _background(rng, S)
-        canvas = bg.shape[0]
-        # figure placement in canvas pixels: torso length = scale, about 3.4 of them tall
-        scale = S * rng.uniform(0.15, 0.23)
-        origin0 = np.array([canvas / 2 + rng.uniform(-0.12, 0.12) * S,
-                            canvas / 2 + rng.uniform(0.0, 0.1) * S])
+        # walking is what people in footage mostly do: a third of the videos
+        walk = rng.random() < WALK_SHARE
+        fig = Figure.random(rng, "walk" if walk else None)
+        body = HumanBody(rng, fig)
+        canvas = int(S * 1.6)
+        # person size (torso length in px; the person is about 3.6 of them tall): mostly as
+        # large as the runtime's region hands people to the network (box ~ 0.5-0.85 of the
+        # input), sometimes small and off-centre, as in a whole real frame
+        small = rng.random() < SMALL_PERSON_SHARE
+        scale = S * (rng.uniform(0.06, 0.13) if small else rng.uniform(0.14, 0.24))
+        spread = 0.3 if small else (rng.uniform(0.2, 0.4) if rng.random() < 0.12 else 0.1)
+        origin0 = np.array([canvas / 2 + rng.choice([-1, 1]) * rng.uniform(0, spread) * S,
+                            canvas / 2 + rng.uniform(-0.05, 0.1 + (0.2 if small else 0.0)) * S])
+        scene = Scene(rng, S, origin0[1] + 1.9 * scale, 3.6 * scale)
+        bg = scene.canvas
         drift = rng.uniform(-0.006, 0.006, 2) * S  # the person wandering, px per frame
-        cam_amp = rng.uniform(0, 0.12, 2) * S
+        drift[1] *= 0.3                            # mostly along the ground
+        cam_amp = rng.uniform(0, 0.1, 2) * S
         cam_per = rng.uniform(30, 90, 2)
         cam_ph = rng.uniform(0, 2 * np.pi, 2)
-        zoom_amp, zoom_per, zoom_ph = rng.uniform(0, 0.15), rng.uniform(30, 90), rng.uniform(0, 6.3)
-        light_amp, light_per = rng.uniform(0, 0.3), rng.uniform(20, 60)
-        light_ph = aux.uniform(0, 2 * np.pi)
-        lag = aux.uniform(0, 8)  # frames the camera trails the person by
+        zoom_amp, zoom_per, zoom_ph = rng.uniform(0, 0.12), rng.uniform(30, 90), rng.uniform(0, 6.3)
+        light_amp, light_per, light_ph = rng.uniform(0, 0.25), rng.uniform(20, 60), rng.uniform(0, 6.3)
+        lag = rng.uniform(0, 8)  # frames the camera trails the person by
         cast = rng.uniform(0.85, 1.15, 3)
-        noise_sd = rng.uniform(0, 8)
+        light = np.array([rng.uniform(-0.7, 0.7), rng.uniform(-0.8, -0.2), rng.uniform(0.45, 0.9)])
+        light = (light / np.linalg.norm(light)).astype(np.float32)
+        shadow = rng.uniform(0.15, 0.55) if scene.kind != "gym" else rng.uniform(0.05, 0.3)
+        noise_sd = rng.uniform(0, 7)
         blur_p = rng.uniform(0, 0.4)
-        fig_tex = _texture(rng, S, S)
-        distractor = Figure.random(rng) if rng.random() < 0.35 else None
-        d_off = np.array([rng.choice([-1, 1]) * rng.uniform(0.3, 0.55) * S, rng.uniform(-0.1, 0.1) * S])
-        d_scale = scale * rng.uniform(0.7, 1.1)
-        blobs = [(rng.uniform(0, S, 2), rng.uniform(-1.5, 1.5, 2), int(rng.integers(S // 16, S // 6)),
-                  tuple(float(v) for v in rng.uniform(0, 255, 3))) for _ in range(int(rng.integers(0, 4)))]
+        defocus = rng.uniform(0.4, 1.0) * S / 128 if rng.random() < 0.2 else 0.0
+        jpeg = int(rng.integers(30, 90)) if rng.random() < 0.6 else 0
+        # other people, unlabelled: behind the person (smaller, nearer the horizon) or in
+        # front of them at the side, partly in view
+        others = []
+        for _ in range(int(rng.choice(4, p=[0.4, 0.3, 0.2, 0.1]))):
+            f = Figure.random(rng)
+            near = rng.random() < 0.3
+            yb = scene.ground_row(rng, near=near)
+            s_o = scene.scale_at(yb) / 3.6
+            x = origin0[0] + rng.choice([-1, 1]) * rng.uniform(0.2, 0.75) * S
+            others.append(dict(body=HumanBody(rng, f), pelvis=np.array([x, yb - 1.9 * s_o]),
+                               scale=s_o, front=yb > origin0[1] + 1.9 * scale,
+                               drift=rng.uniform(-0.008, 0.008, 2) * S * np.array([1, 0.2])))
+        others.sort(key=lambda o: o["pelvis"][1] + 1.9 * o["scale"])
         occluders = []
         # start times span [-15, T): as many occluders in view at frame 0 as at any frame
-        for _ in range(int(rng.integers(0, 4)) if rng.random() < 0.6 else 0):
+        for _ in range(int(rng.integers(0, 4)) if rng.random() < 0.4 else 0):
             t0 = int(rng.integers(-15, max(1, T)))
             occluders.append(dict(t0=t0, t1=t0 + int(rng.integers(4, 16)),
                                   p0=rng.uniform(0.2, 0.8, 2) * S, v=rng.uniform(-2, 2, 2),
@@ -134,7 +112,7 @@ class SyntheticVideos:
         joints = np.empty((T, 13, 2), np.float32)
         visible = np.empty((T, 13), bool)
         bbox = np.empty((T, 4), np.float32)
-        mask = np.empty((S, S), np.uint8)
+        cover = np.empty((S, S), np.float32)
         for t in range(T):
             zoom = 1.0 + zoom_amp * np.sin(2 * np.pi * t / zoom_per + zoom_ph)
             follow = drift * (t - lag) + scale * fig.travel(t - lag)  # canvas px
@@ -143,32 +121,32 @@ class SyntheticVideos:
             A = np.array([[zoom, 0, S / 2 - zoom * cam[0]], [0, zoom, S / 2 - zoom * cam[1]]])
             img = cv2.warpAffine(bg, A, (S, S), flags=cv2.INTER_LINEAR,
                                  borderMode=cv2.BORDER_REFLECT)
-            for (p, v, r, col) in blobs:
-                q = p + v * t
-                cv2.circle(img, (int(q[0]) % S, int(q[1]) % S), r, col, -1, cv2.LINE_AA)
-            if distractor is not None:
-                dp, dd = distractor.project(t, A[:, :2] @ (origin0 + d_off + drift * t) + A[:, 2],
-                                            d_scale * zoom)
-                mask[:] = 0
-                distractor.draw(img, mask, dp, dd, d_scale * zoom)
+            occ_mask = np.zeros((S, S), np.float32)
+            for o in others:
+                if o["front"]:
+                    continue
+                o["body"].draw(img, cover, t, A[:, :2] @ (o["pelvis"] + o["drift"] * t) + A[:, 2],
+                               o["scale"] * zoom, light)
             origin = A[:, :2] @ (origin0 + drift * t) + A[:, 2]
-            pts, depth = fig.project(t, origin, scale * zoom)
-            mask[:] = 0
-            layer = img.copy()
-            fig.draw(layer, mask, pts, depth, scale * zoom)
-            m = mask > 0
-            tex = np.roll(fig_tex, (int(origin[1]), int(origin[0])), axis=(0, 1))
-            img[m] = layer[m] * tex[m][:, None]
-            occ_mask = np.zeros((S, S), np.uint8)
+            pts, _ = fig.project(t, origin, scale * zoom)
+            scene.shadow(img, pts[[11, 12]], 0.5 * scale * zoom * body.build, light, shadow)
+            cover[:] = 0
+            pts = body.draw(img, cover, t, origin, scale * zoom, light)
+            for o in others:
+                if o["front"]:
+                    o["body"].draw(img, occ_mask, t, A[:, :2] @ (o["pelvis"] + o["drift"] * t) + A[:, 2],
+                                   o["scale"] * zoom, light)
             for o in occluders:
                 if o["t0"] <= t < o["t1"]:
                     c = o["p0"] + o["v"] * (t - o["t0"])
                     box = cv2.boxPoints(((float(c[0]), float(c[1])),
                                          (float(o["wh"][0]), float(o["wh"][1])), o["ang"]))
                     cv2.fillConvexPoly(img, box.astype(np.int32), o["col"], cv2.LINE_AA)
-                    cv2.fillConvexPoly(occ_mask, box.astype(np.int32), 255)
+                    cv2.fillConvexPoly(occ_mask, box.astype(np.int32), 1.0)
             gain = (1 + light_amp * np.sin(2 * np.pi * t / light_per + light_ph)) * cast
             img *= gain.astype(np.float32)
+            if defocus > 0:
+                img = cv2.GaussianBlur(img, (0, 0), defocus)
             if rng.random() < blur_p:
                 k = int(rng.integers(3, 8))
                 ker = np.zeros((k, k), np.float32)
@@ -176,18 +154,22 @@ class SyntheticVideos:
                 img = cv2.filter2D(img, -1, ker / ker.sum())
             if noise_sd > 0.5:
                 img += rng.normal(0, noise_sd, img.shape).astype(np.float32)
-            frames[t] = np.clip(img, 0, 255).astype(np.uint8)
+            frame = np.clip(img, 0, 255).astype(np.uint8)
+            if jpeg:  # compression artefacts, as in every real video
+                ok, enc = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, jpeg])
+                frame = cv2.imdecode(enc, cv2.IMREAD_UNCHANGED)
+            frames[t] = frame
             joints[t] = pts
             ix = np.clip(np.round(pts).astype(int), 0, S - 1)
             inside = np.all((pts >= 0) & (pts <= S - 1), axis=1)
-            visible[t] = inside & (occ_mask[ix[:, 1], ix[:, 0]] == 0)
+            visible[t] = inside & (occ_mask[ix[:, 1], ix[:, 0]] < 0.5)
             margin = fig.thick["head"] * scale * zoom
             lo = np.clip(pts.min(0) - margin, 0, S - 1)
             hi = np.clip(pts.max(0) + margin, 0, S - 1)
             bbox[t] = [lo[0], lo[1], hi[0], hi[1]]
         view = "side" if abs(abs(fig.yaw) - np.pi / 2) < np.pi / 6 else "front" if abs(fig.yaw) < 1.2 else "back"
         return dict(frames=frames, joints=joints, visible=visible, bbox=bbox,
-                    action=fig.action, view=view, index=int(index))
+                    action=fig.action, view=view, index=int(index), scene=scene.kind)
 
     def arrays(self, indices: Sequence[int]) -> dict:
         """Stacks several videos: frames [N, T, S, S, 3], joints [N, T, 13, 2], ..."""
