@@ -36,6 +36,7 @@ from ..joints import PENN_ACTION
 from .figure import Figure
 
 HELD_OUT_OFFSET = 1_000_000  # video indices of the held-out evaluation stream start here
+VALIDATION_OFFSET = 2_000_000  # ... of the validation stream (tuning; dkd_tf.data.splits)
 
 
 def _texture(rng, h, w):
