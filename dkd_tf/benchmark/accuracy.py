@@ -9,9 +9,11 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-def default_policies(score: float) -> List[tuple]:
-    """(label, PoseTracker keyword arguments) of the re-initialisation policies scored."""
-    return [("never", {"reinit_every": 0}),
+def default_policies(score: float, encoder_head: bool = False) -> List[tuple]:
+    """(label, PoseTracker keyword arguments) of the re-initialisation policies scored, and
+    with encoder_head the per-frame baseline (the optional frame_encoder_head graph)."""
+    head = [("encoder head every frame", {"encoder_head": True})] if encoder_head else []
+    return head + [("never", {"reinit_every": 0}),
             ("every 30", {"reinit_every": 30}),
             ("every 10", {"reinit_every": 10}),
             (f"score < {score:g}", {"reinit_score": score}),
