@@ -12,8 +12,9 @@ every frame", "encoder head every frame" and "never"); they need trained weights
 """
 from __future__ import annotations
 
-import os
 from typing import Dict, List, Optional
+
+from .accuracy import save_pck_figure
 
 # (method, label, bench_precision key, accuracy policy label)
 METHODS = (("initializer_every_frame", "P every frame", "initializer_frame",
@@ -81,13 +82,5 @@ def plot_cost_accuracy(rows: List[dict], path: str, title: str) -> bool:
                     xytext=(6, -3 if one else 6), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlabel("ms per frame (LiteRT graphs, this CPU; log scale)")
-    ax.set_ylabel("PCK@0.2")
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    tmp = f"{path}.tmp-{os.getpid()}.png"
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_pck_figure(fig, ax, path, title)
     return True
