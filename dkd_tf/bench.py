@@ -49,11 +49,11 @@ from .errors import UserError, quiet_libraries, run_cli
 def format_report(res: dict) -> str:
     lines = [f"LiteRT {res['litert']} on {res['machine']}, {res['threads']} thread(s), "
              f"input {res['input'][0]}x{res['input'][1]}; {res['weights']}",
-             f"{'graph':<18}{'prec':<6}{'params':>10}{'MFLOPs':>10}{'median ms':>11}"
+             f"{'graph':<20}{'prec':<6}{'params':>10}{'MFLOPs':>10}{'median ms':>11}"
              f"{'p90 ms':>9}{'GFLOP/s':>9}"]
     for prec, r in res["precisions"].items():
         for g, p in r["parts"].items():
-            lines.append(f"{g:<18}{prec:<6}{p['params']:>10,}{p['flops'] / 1e6:>10.1f}"
+            lines.append(f"{g:<20}{prec:<6}{p['params']:>10,}{p['flops'] / 1e6:>10.1f}"
                          f"{p['median_ms']:>11.3f}{p['p90_ms']:>9.3f}"
                          f"{p['flops'] / p['median_ms'] / 1e6:>9.1f}")
     lines.append("")
