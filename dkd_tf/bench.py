@@ -7,6 +7,10 @@ For each graph and precision: parameters and FLOPs counted from the .tflite flat
 median and p90 ms of invoke(); the tracked frame (frame_encoder + dynamic_conv) against the
 initializer frame (pose_initializer) as ratios of FLOPs and ms; the dynamic correlation's
 GFLOP/s against the same op with constant weights; peak RSS of a runtime-only process.
+The cost/accuracy part (dkd_tf/benchmark/cost_accuracy.py) times P every frame, F with its
+per-frame head every frame (the optional frame_encoder_head graph) and the DKD tracked frame
+at 1 and 2 threads; with trained assets it plots their PCK@0.2 against ms per frame, jitter
+beside each point (<json>_cost.png).
 With --preset (and no assets) it first exports an untrained model of that preset to a
 temporary folder: timing does not depend on the weights. With assets of a trained model
 (manifest "checkpoint" set) it also scores re-initialisation policies and One-Euro
@@ -45,11 +49,11 @@ from .errors import UserError, quiet_libraries, run_cli
 def format_report(res: dict) -> str:
     lines = [f"LiteRT {res['litert']} on {res['machine']}, {res['threads']} thread(s), "
              f"input {res['input'][0]}x{res['input'][1]}; {res['weights']}",
-             f"{'graph':<18}{'prec':<6}{'params':>10}{'MFLOPs':>10}{'median ms':>11}"
+             f"{'graph':<20}{'prec':<6}{'params':>10}{'MFLOPs':>10}{'median ms':>11}"
              f"{'p90 ms':>9}{'GFLOP/s':>9}"]
     for prec, r in res["precisions"].items():
         for g, p in r["parts"].items():
-            lines.append(f"{g:<18}{prec:<6}{p['params']:>10,}{p['flops'] / 1e6:>10.1f}"
+            lines.append(f"{g:<20}{prec:<6}{p['params']:>10,}{p['flops'] / 1e6:>10.1f}"
                          f"{p['median_ms']:>11.3f}{p['p90_ms']:>9.3f}"
                          f"{p['flops'] / p['median_ms'] / 1e6:>9.1f}")
     lines.append("")
@@ -73,6 +77,11 @@ def format_report(res: dict) -> str:
         s = res["stream_rss"]
         lines.append("RSS while streaming: " + ", ".join(
             f"after frame {k:,} {v:.1f} MB" for k, v in sorted(s["rss_mb"].items())))
+    if res.get("cost_accuracy"):
+        from .benchmark.cost_accuracy import format_rows
+
+        lines += ["", "cost / accuracy (" + res["cost_accuracy"]["precision"] + "):",
+                  format_rows(res["cost_accuracy"]["rows"])]
     pk = res.get("pck", {})
     if "skipped" in pk:
         lines.append(f"PCK part skipped: {pk['skipped']}")
@@ -249,12 +258,36 @@ def run_bench(a, assets: str, precisions, exported: bool, json_path: str) -> int
         res["pck"] = {"skipped": "--pck-videos 0"}
     else:
         res["pck"] = accuracy_part(assets, manifest, precisions, a, json_path)
+    res["cost_accuracy"] = cost_accuracy_part(manifest, precisions, a, res, json_path)
     from .io_utils import atomic_write_json
 
     atomic_write_json(json_path, res)
     print(format_report(res))
-    print(f"wrote {json_path}" + (f" and {res['pck']['png']}" if "png" in res["pck"] else ""))
+    pngs = [p for p in (res["pck"].get("png"), res["cost_accuracy"].get("png")) if p]
+    print(f"wrote {json_path}" + "".join(f" and {p}" for p in pngs))
     return 0
+
+
+def cost_accuracy_part(manifest, precisions, a, res, json_path) -> dict:
+    """P every frame, F + head every frame, DKD tracked frame at 1 and 2 threads (the
+    reference precision), with the accuracy part's PCK and jitter when it ran."""
+    from .benchmark.cost_accuracy import THREADS, cost_rows, plot_cost_accuracy
+
+    prec = "fp32" if "fp32" in res["precisions"] else precisions[0]
+    timings = {a.threads: res["precisions"][prec]}
+    for th in THREADS:
+        if th not in timings:
+            timings[th] = bench_precision(manifest, prec, th, a.frames, a.warmup)
+    rows = cost_rows({th: timings[th] for th in THREADS}, res["pck"].get("policies"), prec)
+    out = {"precision": prec, "threads": list(THREADS), "rows": rows}
+    if "encoder_head_frame" not in timings[a.threads]:
+        out["note"] = "no frame_encoder_head graph in this export (re-export to add it)"
+    png = os.path.splitext(json_path)[0] + "_cost.png"
+    title = (f"PCK@0.2 vs ms per frame ({prec}, {res['input'][0]} px); "
+             f"{res['pck'].get('videos', 0)} held-out synthetic videos")
+    if plot_cost_accuracy(rows, png, title):
+        out["png"] = png
+    return out
 
 
 def accuracy_part(assets, manifest, precisions, a, json_path) -> dict:
@@ -271,8 +304,9 @@ def accuracy_part(assets, manifest, precisions, a, json_path) -> dict:
             tr.reset()
             sc += [tr.process(f, rgb=True).scores.mean() for f in v["frames"]][1:]
         score = round(float(np.percentile(sc, 10)), 3)
-    rows = evaluate_policies(assets, precisions, default_policies(score), videos, a.threads,
-                             progress=not a.no_progress)
+    head = "frame_encoder_head" in manifest["models"][precisions[0]]
+    rows = evaluate_policies(assets, precisions, default_policies(score, head), videos,
+                             a.threads, progress=not a.no_progress)
     settings = [OneEuroParams(), OneEuroParams(4.0, 2.0, 1.0), OneEuroParams(0.5, 1.0, 1.0)]
     smooth = []
     for label, policy in (("every 30", {"reinit_every": 30}),

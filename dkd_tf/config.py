@@ -100,6 +100,7 @@ class TrainConfig:
     train_videos: int = 360
     train_frames: int = 24
     eval_videos: int = 100                # synthetic; 40 left the drift estimate +-0.01
+    validation_videos: int = 40           # synthetic validation split, scored after training
     eval_frames: int = 40
     seed: int = 0
     sigma: float = 2.0

@@ -1,10 +1,28 @@
-"""Scoring: PCK of DKD (P on frame 1, tracking after) against P on every frame.
+"""Scoring: PCK of DKD (P on frame 1, tracking after) against P on every frame, and the
+ablation rows that say what the tracker adds.
 
-`python -m dkd_tf.evaluate --workdir W [--json OUT] [--ablation-workdir W2]` evaluates the
-latest checkpoint of W on the held-out videos (synthetic by default, or `--dataset penn|jhmdb
---data DIR`) and writes eval.json and pck.png into W (or where --json says).
+`python -m dkd_tf.evaluate --workdir W [--split heldout|validation] [--json OUT]
+[--ablation-workdir W2]` evaluates the latest checkpoint of W on the held-out videos
+(default; synthetic, or `--dataset penn|jhmdb --data DIR`), or on the synthetic validation
+videos (`--split validation`: the range to tune on, see dkd_tf.data.splits), and writes
+eval.json (eval_validation.json) and its _pck.png into W (or where --json says).
 Protocol: PCK@0.2 of the ground-truth box's larger side in frame pixels; Penn Action and the
 synthetic set count visible joints only, JHMDB counts all joints.
+
+Rows (blocks of eval.json with the same keys; `ROWS` in table order):
+  dkd                      P on frame 1; then h_t = match(f_{t-1}, h_{t-1}, f_t): the tracker.
+  dkd_no_adversarial       the same for the --ablation-workdir model.
+  dkd_without_past         P on frame 1 (as dkd); then h_t = match(f_{t-1}, 0, f_t): the
+                           tracker with the previous heatmaps zeroed before Phi and before
+                           the heatmap prior (f_{t-1}, the previous frame's features, is
+                           kept), i.e. what the tracker makes of the frames without its
+                           pose state.
+  encoder_every_frame      F's per-frame head on every frame, frame 1 included, no past and
+                           no P: h_t = head(f_t) (dkd_tf.models.per_frame_head: k_0 + the
+                           prior's bias once stage 2 has started, the stage-1 auxiliary head
+                           before). Skipped with a one-line warning when the checkpoint has
+                           no head that matches F (older configs).
+  initializer_every_frame  P on every frame.
 """
 from __future__ import annotations
 
@@ -94,32 +112,91 @@ def score(keypoints, records, count_all: bool = False) -> dict:
             "counted": res["counted"]}
 
 
+def row_functions(model, head=None) -> dict:
+    """The compiled per-frame functions predict_rows runs (built once per evaluation: a
+    tf.function per chunk would retrace every chunk)."""
+    from .errors import import_tensorflow
+
+    tf = import_tensorflow()
+    fns = {"encoder": tf.function(lambda x: model.encoder(x, training=False)),
+           "initializer": tf.function(lambda x: model.initializer(x, training=False)),
+           "match": tf.function(lambda f, h, g: model.match(f, h, g, training=False))}
+    if head is not None:
+        fns["head"] = tf.function(lambda f: head(f))
+    return fns
+
+
+def predict_rows(model, images: np.ndarray, head=None, without_past: bool = True,
+                 every_frame: bool = False, fns: Optional[dict] = None,
+                 batch: int = 64) -> dict:
+    """images [N, T, S, S, 3] -> {row: heatmaps [N, T, m, m, K]} for "dkd",
+    "dkd_without_past" (without_past), "encoder_every_frame" (head given) and
+    "initializer_every_frame" (every_frame): the rows of the module docs. F runs once per
+    frame (batched, inference mode: the same features the streaming track_step computes) and
+    the tracker rows share it."""
+    fns = fns or row_functions(model, head)
+    N, T = images.shape[:2]
+
+    def per_frame(fn, x):  # [N*T, ...] in batches
+        return np.concatenate([fn(x[j:j + batch]).numpy() for j in range(0, len(x), batch)])
+
+    flat = images.reshape(-1, *images.shape[2:])
+    f = per_frame(fns["encoder"], flat)
+    out = {}
+    if head is not None:
+        hs = per_frame(fns["head"], f)
+        out["encoder_every_frame"] = hs.reshape(N, T, *hs.shape[1:])
+    if every_frame:
+        hp = per_frame(fns["initializer"], flat)
+        out["initializer_every_frame"] = hp.reshape(N, T, *hp.shape[1:])
+        h0 = out["initializer_every_frame"][:, 0]
+    else:
+        h0 = fns["initializer"](images[:, 0]).numpy()
+    f = f.reshape(N, T, *f.shape[1:])
+    h, dkd, zero = h0, [h0], [h0]
+    zeros = np.zeros_like(h0)
+    for t in range(1, T):
+        h = fns["match"](f[:, t - 1], h, f[:, t])
+        dkd.append(h.numpy())
+        if without_past:
+            zero.append(fns["match"](f[:, t - 1], zeros, f[:, t]).numpy())
+    out["dkd"] = np.stack(dkd, axis=1)
+    if without_past:
+        out["dkd_without_past"] = np.stack(zero, axis=1)
+    return out
+
+
 def evaluate_model(model, records, pipe_cfg, count_all=False, every_frame=True,
-                   chunk: int = 16) -> dict:
-    """Runs DKD (and P on every frame) over whole held-out videos and scores both. Videos
-    go through in chunks of `chunk`, so only one chunk's float frames and heatmaps are in
-    memory at a time (all 100 default videos at once: ~2 GB)."""
+                   chunk: int = 16, head=None, without_past: bool = True) -> dict:
+    """Runs the rows of the module docs over whole videos and scores each: "dkd" always,
+    "dkd_without_past" (without_past), "encoder_every_frame" (head: a PerFrameHead, else
+    skipped) and "initializer_every_frame" (every_frame). Videos go through in chunks of
+    `chunk`, so only one chunk's float frames and heatmaps are in memory at a time (all 100
+    default videos at once: ~2 GB)."""
     from .data.pipeline import evaluation_inputs, num_frames
 
     T = min(num_frames(r) for r in records)
-    kps = {"dkd": [], "initializer_every_frame": []}
+    fns = row_functions(model, head)
+    kps = {}
     for i in range(0, len(records), chunk):
         ins = evaluation_inputs(records[i:i + chunk], pipe_cfg)
         images = np.stack([d["image"][:T] for d in ins])
         crops = np.stack([d["crop"] for d in ins])
-        for name, every in (("dkd", False), ("initializer_every_frame", True)):
-            if every and not every_frame:
-                continue
-            kp, _ = frame_keypoints(predict_videos(model, images, every_frame=every), crops,
-                                    pipe_cfg.input_size)
-            kps[name].append(kp)
-        del ins, images
+        heat = predict_rows(model, images, head, without_past, every_frame, fns)
+        for name, h in heat.items():
+            kps.setdefault(name, []).append(frame_keypoints(h, crops, pipe_cfg.input_size)[0])
+        del ins, images, heat
     recs = [{**r, "joints": r["joints"][:T], "visible": r["visible"][:T], "bbox": r["bbox"][:T]}
             for r in records]
-    out = {name: score(np.concatenate(kp), recs, count_all) for name, kp in kps.items() if kp}
+    out = {name: score(np.concatenate(kps[name]), recs, count_all)
+           for name in ROWS if name in kps}
     out["frames_per_video"] = int(T)
     out["videos"] = len(records)
     return out
+
+
+ROWS = ("dkd", "dkd_no_adversarial", "dkd_without_past", "encoder_every_frame",
+        "initializer_every_frame")
 
 
 def format_table(results: dict) -> str:
@@ -127,7 +204,7 @@ def format_table(results: dict) -> str:
     from .joints import PCK_GROUPS
 
     rows = [("method", "PCK@0.2", "AUC", *PCK_GROUPS, "fr2-16", "fr17-32", "jitter")]
-    for name in ("dkd", "dkd_no_adversarial", "initializer_every_frame"):
+    for name in ROWS:
         if name not in results:
             continue
         r = results[name]
@@ -149,7 +226,7 @@ def plot_curves(results: dict, path: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    for name in ("dkd", "dkd_no_adversarial", "initializer_every_frame"):
+    for name in ROWS:
         if name in results:
             r = results[name]
             a.plot(r["pck_curve"]["alphas"], r["pck_curve"]["values"], marker="o",
@@ -166,41 +243,67 @@ def plot_curves(results: dict, path: str) -> None:
     os.replace(tmp, path)
 
 
+SPLITS = {"heldout": "test", "validation": "validation"}
+
+
+def warn_skipped(results: dict, note: str, out=None) -> None:
+    """Records and prints (one line on stderr) why the encoder_every_frame row is absent."""
+    results.setdefault("skipped", {})["encoder_every_frame"] = note
+    print(f"warning: encoder_every_frame row skipped: {note}", file=out or sys.stderr)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from .data.sources import DATASETS, check_data_dir
 
     ap = argparse.ArgumentParser(prog="python -m dkd_tf.evaluate", description=__doc__.split("\n")[0])
     ap.add_argument("--workdir", default="runs/tiny")
-    ap.add_argument("--json", default=None, help="where to write the results (default W/eval.json)")
+    ap.add_argument("--json", default=None, help="where to write the results (default "
+                                                 "W/eval.json, W/eval_validation.json)")
     ap.add_argument("--ablation-workdir", default=None,
                     help="work directory of a run trained without the adversarial term")
     ap.add_argument("--dataset", choices=DATASETS, default="synthetic")
     ap.add_argument("--data", default=None)
-    ap.add_argument("--videos", type=int, default=None, help="held-out videos (synthetic)")
+    ap.add_argument("--split", choices=tuple(SPLITS), default="heldout",
+                    help="heldout (the reported figure) or validation (synthetic: the videos "
+                         "to tune on)")
+    ap.add_argument("--videos", type=int, default=None, help="videos to score (synthetic)")
     a = ap.parse_args(argv)
+    if a.split == "validation" and a.dataset != "synthetic":
+        from .errors import UserError
+
+        raise UserError(f"--split validation: only the synthetic set has one (not {a.dataset})")
     check_data_dir(a.dataset, a.data)
     from .trainer import open_workdir_for_eval
 
-    model, cfg, step, steps_run = open_workdir_for_eval(a.workdir)
+    model, cfg, step, steps_run, (head, note) = open_workdir_for_eval(a.workdir, head=True)
     abl = open_workdir_for_eval(a.ablation_workdir) if a.ablation_workdir else None
     from .training_data import eval_records_and_pipeline
 
-    recs, pipe = eval_records_and_pipeline(cfg, a.dataset, a.data, a.videos)
-    res = evaluate_model(model, recs, pipe, count_all=(a.dataset == "jhmdb"))
+    recs, pipe = eval_records_and_pipeline(cfg, a.dataset, a.data, a.videos, SPLITS[a.split])
+    res = evaluate_model(model, recs, pipe, count_all=(a.dataset == "jhmdb"), head=head)
+    if head is None:
+        warn_skipped(res, note)
+    else:
+        res["encoder_head"] = note
     if abl is not None:
         res["dkd_no_adversarial"] = evaluate_model(abl[0], recs, pipe, a.dataset == "jhmdb",
-                                                   every_frame=False)["dkd"]
+                                                   every_frame=False, without_past=False)["dkd"]
     from .flops import dkd_flops
 
     fl = dkd_flops(model)
     res["flops"] = {"initializer": fl["initializer"], "tracked": fl["tracked"],
                     "encoder": fl["encoder"], "match": fl["match"]}
-    res.update(preset=cfg.preset, checkpoint_step=step, dataset=a.dataset, steps_run=steps_run)
-    out = a.json or os.path.join(a.workdir, "eval.json")
+    if head is not None:
+        res["flops"]["encoder_head"] = fl["encoder"] + head.flops(*(cfg.model.heatmap_size,) * 2)
+    res.update(preset=cfg.preset, checkpoint_step=step, dataset=a.dataset, steps_run=steps_run,
+               split=a.split)
+    name = "eval.json" if a.split == "heldout" else f"eval_{a.split}.json"
+    out = a.json or os.path.join(a.workdir, name)
     from .io_utils import atomic_write_json
 
     atomic_write_json(out, res)
     plot_curves(res, os.path.splitext(out)[0] + "_pck.png")
+    print(f"{a.split} {a.dataset} videos: {res['videos']} x {res['frames_per_video']} frames")
     print(format_table(res))
     print(f"FLOPs per frame: initializer {fl['initializer'] / 1e9:.3f} G, tracked "
           f"{fl['tracked'] / 1e9:.3f} G (ratio {fl['initializer'] / fl['tracked']:.1f}x)")

@@ -72,6 +72,7 @@ ROLES = {
     "pose_initializer": (("image",), ("heatmaps",)),
     "frame_encoder": (("image",), ("features",)),
     "dynamic_conv": (("features_prev", "heatmaps_prev", "features"), ("heatmaps",)),
+    "frame_encoder_head": (("image",), ("heatmaps",)),  # optional (PoseTracker encoder_head)
 }
 INTERPOLATION = {"linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST,
                  "area": cv2.INTER_AREA, "cubic": cv2.INTER_CUBIC}
@@ -210,13 +211,18 @@ def load_manifest(path: str) -> dict:
     return m
 
 
-def graph_files(manifest: dict, precision: str, check_sha256: bool = True) -> Dict[str, str]:
-    """{graph: absolute path} for one precision; checks existence and sha256."""
+def graph_files(manifest: dict, precision: str, check_sha256: bool = True,
+                names=GRAPHS) -> Dict[str, str]:
+    """{graph: absolute path} for one precision (the loop's graphs, or `names`); checks
+    existence and sha256."""
     if precision not in manifest["models"]:
         raise UserError(f"{manifest['_path']}: no {precision!r} models (has "
                         f"{', '.join(manifest['models'])})")
     out = {}
-    for g in GRAPHS:
+    for g in names:
+        if g not in manifest["models"][precision]:
+            raise UserError(f"{manifest['_path']}: no {g} graph at {precision} (export a "
+                            f"checkpoint that has F's per-frame head)")
         spec = manifest["models"][precision][g]
         path = os.path.join(manifest["_dir"], spec["file"])
         if not os.path.isfile(path):
@@ -422,6 +428,9 @@ class PoseTracker:
     reinit_score: re-init on the frame after one whose mean score is below this (None = off).
     smooth: None, True (default One-Euro) or OneEuroParams. fps: the time base for smoothing
     when process() gets no timestamp. With the defaults this is exactly the manifest's loop.
+    encoder_head: instead of the loop, run the optional frame_encoder_head graph (F with its
+    per-frame head) on every whole frame: no state, no initializer (the small-network
+    baseline; roi must be "full"; re-initialisation settings have nothing to act on).
     """
 
     def __init__(self, manifest_path: str, precision: str = "fp32", delegate=None,
@@ -429,16 +438,21 @@ class PoseTracker:
                  reinit_score: Optional[float] = None, smooth=None, fps: float = 30.0,
                  roi_margin: float = 2.0, roi_shift: float = 0.1, roi_zoom: float = 1.2,
                  roi_min_score: float = 0.2, roi_min_joints: int = 4,
-                 roi_min_side: float = 0.25, check_sha256: bool = True):
+                 roi_min_side: float = 0.25, check_sha256: bool = True,
+                 encoder_head: bool = False):
         if roi not in ROI_MODES:
             raise UserError(f"roi {roi!r}: choose from {', '.join(ROI_MODES)}")
+        if encoder_head and roi != "full":
+            raise UserError("encoder_head runs on whole frames: roi must be 'full'")
+        self.encoder_head = bool(encoder_head)
         if reinit_every < 0:
             raise UserError(f"reinit_every must be >= 0 (got {reinit_every})")
         self.manifest = load_manifest(manifest_path)
         self.precision = precision
-        files = graph_files(self.manifest, precision, check_sha256)
+        names = ("frame_encoder_head",) if self.encoder_head else GRAPHS
+        files = graph_files(self.manifest, precision, check_sha256, names)
         specs = self.manifest["models"][precision]
-        self.graphs = {g: Graph(g, files[g], specs[g], num_threads, delegate) for g in GRAPHS}
+        self.graphs = {g: Graph(g, files[g], specs[g], num_threads, delegate) for g in names}
         inp, hm = self.manifest["input"], self.manifest["heatmap"]
         self.input_hw = (int(inp["height"]), int(inp["width"]))
         self.heatmap_hw = (int(hm["height"]), int(hm["width"]))
@@ -507,7 +521,11 @@ class PoseTracker:
         init = first or (self.reinit_every > 0 and s.since_init >= self.reinit_every) \
             or s.low_score
         crop_box = None if (first or s.low_score) else self._wanted_crop(frame.shape)
-        if init:
+        if self.encoder_head:  # the per-frame baseline (class docs): no state carried
+            x, A = self.preprocess(frame, None, rgb)
+            s.heatmaps = self.graphs["frame_encoder_head"].run(image=x)["heatmaps"]
+            init = False
+        elif init:
             if self.roi == "person" and crop_box is None:
                 crop_box = self._find_person(frame, rgb)
             A = None if crop_box is None else self._crop_matrix(crop_box)

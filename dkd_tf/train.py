@@ -1,9 +1,11 @@
 """`python -m dkd_tf.train`: train DKD (stage 1: P per frame; stage 2: adversarial tracking).
 
 With no arguments it trains the `tiny` preset on the built-in synthetic videos within about
-20 minutes on a 2-core CPU, then scores the held-out videos. The work directory (default
+20 minutes on a 2-core CPU, then scores the synthetic validation videos (the figure to tune
+on) and the held-out videos (the reported figure). The work directory (default
 runs/<preset>) holds config.json, checkpoints ckpt-N.*, TensorBoard logs (logs/), eval.json
-and eval_pck.png; rerunning the same command resumes from the latest checkpoint.
+and eval_pck.png (held-out), eval_validation.json and eval_validation_pck.png; rerunning the
+same command resumes from the latest checkpoint.
 """
 from __future__ import annotations
 
@@ -252,33 +254,60 @@ def distribute(strategy, pipe, batch: int, seed: int, squeeze_time: bool = False
 
 
 def final_evaluation(trainer, cfg, a, workdir) -> int:
-    from .evaluate import evaluate_model, format_table, plot_curves
+    """Scores the trained model: on the synthetic validation videos first (the figure to tune
+    on: eval_validation.json, TensorBoard validation/*; train.validation_videos, 0 = skip),
+    then on the held-out videos (the reported figure: eval.json, eval_pck.png, eval/*)."""
+    from .evaluate import evaluate_model, format_table, plot_curves, warn_skipped
     from .flops import dkd_flops
+    from .models.per_frame_head import resolve_head
     from .training_data import eval_records_and_pipeline
     from .trainer import tf
 
-    recs, pipe = eval_records_and_pipeline(cfg, a.dataset, a.data)
-    t0 = time.perf_counter()
-    res = evaluate_model(trainer.model, recs, pipe, count_all=(a.dataset == "jhmdb"))
+    aux = tuple(v.numpy() for v in trainer.aux_head.weights)
+    head, note = resolve_head(trainer.model, aux, trainer.steps_run()["stage2"])
     fl = dkd_flops(trainer.model)
-    res["flops"] = {"initializer": fl["initializer"], "tracked": fl["tracked"],
-                    "encoder": fl["encoder"], "match": fl["match"]}
-    res.update(preset=cfg.preset, checkpoint_step=int(trainer.step.numpy()), dataset=a.dataset,
-               train_minutes=float(trainer.elapsed.numpy()) / 60.0,
-               steps_run=trainer.steps_run())
-    atomic_write_json(os.path.join(workdir, "eval.json"), res)
-    plot_curves(res, os.path.join(workdir, "eval_pck.png"))
-    with tf.summary.create_file_writer(os.path.join(workdir, "logs")).as_default(
-            step=int(trainer.step.numpy())):
-        tf.summary.scalar("eval/pck_dkd", res["dkd"]["pck"])
-        tf.summary.scalar("eval/pck_initializer_every_frame",
-                          res["initializer_every_frame"]["pck"])
-    run = res["steps_run"]
-    print(f"trained {run['stage1']} + {run['stage2']} steps (stages 1 + 2) in "
-          f"{res['train_minutes']:.1f} min")
-    print(f"held-out {a.dataset} videos: {res['videos']} x {res['frames_per_video']} frames "
-          f"(evaluated in {time.perf_counter() - t0:.0f} s)")
-    print(format_table(res))
+    step = int(trainer.step.numpy())
+    meta = dict(preset=cfg.preset, checkpoint_step=step, dataset=a.dataset,
+                train_minutes=float(trainer.elapsed.numpy()) / 60.0,
+                steps_run=trainer.steps_run())
+    splits = [("heldout", "test", "eval", "eval")]
+    if a.dataset == "synthetic" and cfg.train.validation_videos:
+        splits.insert(0, ("validation", "validation", "eval_validation", "validation"))
+    for split, name, stem, tag in splits:
+        videos = cfg.train.validation_videos if split == "validation" else None
+        recs, pipe = eval_records_and_pipeline(cfg, a.dataset, a.data, videos, name)
+        t0 = time.perf_counter()
+        res = evaluate_model(trainer.model, recs, pipe, count_all=(a.dataset == "jhmdb"),
+                             head=head)
+        if head is None:
+            warn_skipped(res, note)
+        else:
+            res["encoder_head"] = note
+        res["flops"] = {"initializer": fl["initializer"], "tracked": fl["tracked"],
+                        "encoder": fl["encoder"], "match": fl["match"]}
+        if head is not None:
+            res["flops"]["encoder_head"] = fl["encoder"] + head.flops(
+                *(cfg.model.heatmap_size,) * 2)
+        res.update(meta, split=split)
+        atomic_write_json(os.path.join(workdir, f"{stem}.json"), res)
+        plot_curves(res, os.path.join(workdir, f"{stem}_pck.png"))
+        with tf.summary.create_file_writer(os.path.join(workdir, "logs")).as_default(step=step):
+            for row in ("dkd", "dkd_without_past", "encoder_every_frame",
+                        "initializer_every_frame"):
+                if row in res:
+                    tf.summary.scalar(f"{tag}/pck_{row}", res[row]["pck"])
+                    tf.summary.scalar(f"{tag}/jitter_{row}", res[row]["jitter"])
+        if split == "validation":
+            print(f"validation videos (to tune on): {res['videos']} x "
+                  f"{res['frames_per_video']} frames ({time.perf_counter() - t0:.0f} s)")
+            print(format_table(res))
+            continue
+        run = res["steps_run"]
+        print(f"trained {run['stage1']} + {run['stage2']} steps (stages 1 + 2) in "
+              f"{res['train_minutes']:.1f} min")
+        print(f"held-out {a.dataset} videos: {res['videos']} x {res['frames_per_video']} "
+              f"frames (evaluated in {time.perf_counter() - t0:.0f} s)")
+        print(format_table(res))
     print(f"FLOPs per frame: initializer {fl['initializer'] / 1e9:.3f} G, tracked "
           f"{fl['tracked'] / 1e9:.3f} G ({fl['initializer'] / fl['tracked']:.1f}x fewer)")
     print(f"results: {os.path.join(workdir, 'eval.json')}, {os.path.join(workdir, 'eval_pck.png')}")

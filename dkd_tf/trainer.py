@@ -349,13 +349,15 @@ def steps_run_in(checkpoint_path: str) -> dict:
     return dict(sorted(out.items()))
 
 
-def open_workdir_for_eval(workdir: str):
+def open_workdir_for_eval(workdir: str, head: bool = False):
     """(model, config, step, steps_run) restored from the latest checkpoint of a work
-    directory (steps_run: steps_run_in of that same checkpoint).
+    directory (steps_run: steps_run_in of that same checkpoint); with head=True a fifth
+    item (PerFrameHead or None, note): F's per-frame head in that same checkpoint
+    (dkd_tf.models.per_frame_head.resolve_head).
 
     Uses the export's checked restore: every weight must come from the checkpoint (a file
     that lacks some fails with one line instead of scoring a partly random network)."""
-    from .edge.checkpoint import restore
+    from .edge.checkpoint import aux_head_in, restore
 
     path = os.path.join(workdir, "config.json")
     if not os.path.isfile(path):
@@ -365,4 +367,10 @@ def open_workdir_for_eval(workdir: str):
     if not ckpt_path:
         raise UserError(f"{workdir}: no checkpoint found (train first)")
     model, step = restore(ckpt_path, cfg)
-    return model, cfg, int(step or 0), steps_run_in(ckpt_path)
+    run = steps_run_in(ckpt_path)
+    if not head:
+        return model, cfg, int(step or 0), run
+    from .models.per_frame_head import resolve_head
+
+    return (model, cfg, int(step or 0), run,
+            resolve_head(model, aux_head_in(ckpt_path), run.get("stage2")))

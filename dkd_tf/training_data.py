@@ -27,8 +27,11 @@ def train_pipelines(cfg: Config, dataset: str, data: Optional[str]) -> Tuple[Cli
 
 
 def eval_records_and_pipeline(cfg: Config, dataset: str, data: Optional[str],
-                              videos: Optional[int] = None) -> Tuple[List[dict], PipelineConfig]:
+                              videos: Optional[int] = None,
+                              split: str = "test") -> Tuple[List[dict], PipelineConfig]:
+    """Records of the held-out ("test") or the validation split and the evaluation
+    pipeline's settings (no augmentation)."""
     t = cfg.train
-    recs, crop = load_records(dataset, data, "test", cfg.model.input_size,
+    recs, crop = load_records(dataset, data, split, cfg.model.input_size,
                               videos or t.eval_videos, t.eval_frames, t.seed)
     return recs, pipeline_config(cfg, crop, 1, augment=False)

@@ -2,7 +2,8 @@
 
 With no arguments it exports the latest checkpoint of runs/tiny to android_demo_assets/ at
 fp32, fp16 and int8: <graph>_<precision>.tflite for pose_initializer, frame_encoder and
-dynamic_conv, manifest.json, README.md and golden/ (a clip + expected keypoints). Every model
+dynamic_conv (and frame_encoder_head, F with its per-frame head, when the checkpoint has one
+that matches F), manifest.json, README.md and golden/ (a clip + expected keypoints). Every model
 is checked for builtin-only ops and (when ../shared/tools/gpu_check is set up) for the GPU
 delegate. Files are staged and renamed into place, manifest.json last.
 """
@@ -88,11 +89,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except OSError as e:
         raise UserError(f"{out}: cannot write here ({e.strerror})") from None
 
-    from dkd_tf.edge.checkpoint import restore
+    from dkd_tf.edge.checkpoint import aux_head_in, restore
     from dkd_tf.edge.exporter import export_model
+    from dkd_tf.models.per_frame_head import resolve_head
+    from dkd_tf.trainer import steps_run_in
 
     model, step = restore(prefix, cfg)
-    man = export_model(model, cfg, out, precisions, checkpoint=prefix,
+    head, note = resolve_head(model, aux_head_in(prefix), steps_run_in(prefix).get("stage2"))
+    if head is None:
+        print(f"note: no frame_encoder_head graph: {note}", file=sys.stderr)
+    man = export_model(model, cfg, out, precisions, checkpoint=prefix, head=head,
                        calibration_frames=a.calibration_frames, golden=not a.no_golden,
                        gpu_check=not a.no_gpu_check, progress=not a.quiet,
                        reference_videos=a.reference_videos, checkpoint_step=step)

@@ -93,17 +93,46 @@ def test_bench_cli_json(edge_assets, tmp_path, capsys):
     assert d["flops"] == 2 * 16 * 16 * 9 * 8 * 13 and d["kernel_size"] == 3
     assert 20 < r["peak_rss_mb"]["runtime_process"] < 1000
     assert "skipped" in r["pck"]
+    # cost / accuracy: P, F + head, DKD tracked frame at 1 and 2 threads (no PCK: untrained)
+    ca = r["cost_accuracy"]
+    got = {(row["method"], row["threads"]): row for row in ca["rows"]}
+    assert set(got) == {(m, th) for m in ("initializer_every_frame", "encoder_head_every_frame",
+                                          "dkd_tracked_frame") for th in (1, 2)}
+    assert all(row["ms"] > 0 and row["mflops"] > 0 and "pck" not in row for row in ca["rows"])
+    head = r["parts"]["fp32"]["frame_encoder_head"]
+    assert got["encoder_head_every_frame", 1]["mflops"] == pytest.approx(head["flops"] / 1e6)
+    assert r["parts"]["fp32"]["frame_encoder"]["flops"] < head["flops"] < t["flops"] + \
+        2 * 16 * 16 * 9 * 8 * 13
+    assert got["dkd_tracked_frame", 1]["ms"] == pytest.approx(t["ms"])
+    assert "png" not in ca and "encoder_head_every_frame" in text
 
 
 def test_policy_scoring_and_plot(edge_assets, tmp_path):
     videos = accuracy.held_out_videos(64, 2, 6)
-    rows = accuracy.evaluate_policies(edge_assets, ["fp32"], accuracy.default_policies(0.5),
-                                   videos, threads=1, progress=False)
+    rows = accuracy.evaluate_policies(edge_assets, ["fp32"],
+                                      accuracy.default_policies(0.5, encoder_head=True),
+                                      videos, threads=1, progress=False)
     share = {r["policy"]: r["initializer_share"] for r in rows}
     assert share["never"] == pytest.approx(1 / 6) and share["initializer every frame"] == 1.0
+    assert share["encoder head every frame"] == 0.0
     assert all(0 <= r["pck"] <= 1 and r["ms_per_frame"] > 0 for r in rows)
     accuracy.plot_pck_vs_ms(rows, str(tmp_path / "p.png"), "test")
     assert (tmp_path / "p.png").stat().st_size > 1000
+    # the cost / accuracy chart from these rows and made-up timings
+    from dkd_tf.benchmark import cost_accuracy as ca
+
+    timing = {"initializer_frame": {"flops": 9e6, "ms": 3.0, "p90_ms": 4.0},
+              "encoder_head_frame": {"flops": 2e6, "ms": 1.0, "p90_ms": 1.1},
+              "tracked_frame": {"flops": 3e6, "ms": 1.5, "p90_ms": 1.6}}
+    cost = ca.cost_rows({1: timing, 2: timing}, rows)
+    by = {r["method"]: r for r in cost if r["threads"] == 1}
+    pol = {r["policy"]: r for r in rows}
+    assert by["dkd_tracked_frame"]["pck"] == pol["never"]["pck"]
+    assert by["encoder_head_every_frame"]["jitter"] == \
+        pol["encoder head every frame"]["jitter"]["relative"]
+    assert len(cost) == 6 and by["initializer_every_frame"]["mflops"] == 9.0
+    assert ca.plot_cost_accuracy(cost, str(tmp_path / "c.png"), "test")
+    assert (tmp_path / "c.png").stat().st_size > 1000
     from dkd_tf.runtime import OneEuroParams
 
     sm = accuracy.evaluate_smoothing(edge_assets, videos, 1, [OneEuroParams()])

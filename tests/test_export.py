@@ -19,6 +19,8 @@ import textwrap
 import numpy as np
 import pytest
 
+from fixtures_edge import edge_export  # noqa: F401,E402  (session fixture)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TO_TFLITE = os.path.join(ROOT, "export", "to_tflite.py")
 VERIFY = os.path.join(ROOT, "export", "verify.py")
@@ -496,3 +498,53 @@ def test_fp32_and_fp16_models_pass_the_gpu_check(exported):
     verdicts = gpu_check_verdicts(paths)
     bad = {os.path.basename(p): v for p, v in verdicts.items() if v["ok"] is not True}
     assert not bad, json.dumps(bad, indent=1)
+
+
+def test_frame_encoder_head_graph_matches_keras_and_is_builtin(edge_export, tmp_path):
+    """The optional fourth graph (F + its per-frame head, a trained-looking non-zero k_0):
+    TFLite vs Keras head(F(x)) within 1e-4, builtin ops, one constant CONV_2D more than F;
+    in an export it has its own manifest entry with a role, and PoseTracker(encoder_head=True)
+    runs it alone on every frame."""
+    from dkd_tf.edge.convert import convert_graph
+    from dkd_tf.edge.graphs import build_graphs
+    from dkd_tf.edge.litert import load_interpreter, model_ops, non_builtin_ops
+    from dkd_tf.models.per_frame_head import static_kernel_head
+    from dkd_tf.runtime import PoseTracker
+
+    assets, model = edge_export
+    k0 = model.distillator.static[0]
+    saved = k0.numpy()
+    try:
+        k0.assign(np.random.default_rng(4).standard_normal(k0.shape).astype(np.float32))
+        head = static_kernel_head(model)
+        graph = build_graphs(model, ("frame_encoder_head",), head)["frame_encoder_head"]
+        data = convert_graph(graph, "fp32", None, ())
+        x = np.random.default_rng(5).standard_normal((1, 64, 64, 3)).astype(np.float32)
+        want = head(model.encoder(x, training=False)).numpy()
+    finally:
+        k0.assign(saved)
+    path = tmp_path / "h.tflite"
+    path.write_bytes(data)
+    it = load_interpreter(str(path))
+    it.set_tensor(it.get_input_details()[0]["index"], x)
+    it.invoke()
+    got = it.get_tensor(it.get_output_details()[0]["index"])
+    assert got.shape == want.shape == (1, 16, 16, 13) and np.abs(want).max() > 0.1
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    ops = model_ops(data)
+    assert not non_builtin_ops(ops)
+    enc = model_ops(os.path.join(assets, "frame_encoder_fp32.tflite"))
+    assert [n for n, _ in ops].count("CONV_2D") == [n for n, _ in enc].count("CONV_2D") + 1
+    # the fixture's export (export_model, head="auto"): entry, role, runtime flag
+    with open(os.path.join(assets, "manifest.json")) as f:
+        e = json.load(f)["models"]["fp32"]["frame_encoder_head"]
+    assert e["file"] == "frame_encoder_head_fp32.tflite" and "not part of the loop" in e["role"]
+    assert e["head"] == {"source": "static_kernel", "kernel_size": 3}
+    assert [t["role"] for t in e["inputs"]] == ["image"] and e["outputs"][0]["shape"] == \
+        [1, 16, 16, 13]
+    tr = PoseTracker(assets, "fp32", num_threads=1, encoder_head=True)
+    assert list(tr.graphs) == ["frame_encoder_head"]
+    frames = np.random.default_rng(6).integers(0, 255, (3, 64, 64, 3), dtype=np.uint8)
+    poses = [tr.process(f, rgb=True) for f in frames]
+    assert [p.initializer for p in poses] == [False] * 3
+    assert all(p.keypoints.shape == (13, 2) and np.isfinite(p.keypoints).all() for p in poses)

@@ -26,10 +26,12 @@ import dkd_tf.trainer as trainer_mod  # noqa: E402
 from dkd_tf.config import load_config, tiny, with_overrides  # noqa: E402
 from dkd_tf.evaluate import main as evaluate_main  # noqa: E402
 from dkd_tf.losses import began_k_update  # noqa: E402
+from dkd_tf.models.per_frame_head import static_kernel_head  # noqa: E402
 from dkd_tf.train import main as train_main  # noqa: E402
 from dkd_tf.trainer import Trainer, steps_run_in  # noqa: E402
 
-TRAIN = {"train_videos": 4, "train_frames": 8, "eval_videos": 2, "eval_frames": 6,
+TRAIN = {"train_videos": 4, "train_frames": 8, "eval_videos": 2, "validation_videos": 2,
+         "eval_frames": 6,
          "stage1_batch": 4, "stage2_batch": 2, "clip_len": 3, "minutes": 0}
 EVAL_FRAMES = TRAIN["eval_frames"]
 
@@ -213,6 +215,61 @@ def test_start_stage2_makes_the_tracker_the_encoders_per_frame_head(tmp_path, ti
     tr.start_stage2()
     got = m.match(f0, h0, f1, training=False).numpy()
     np.testing.assert_allclose(got, want, atol=1e-4)
+    # ... and the encoder_every_frame row's head (k_0 + prior bias as one conv) is that head
+    np.testing.assert_allclose(static_kernel_head(m)(f1).numpy(), want, atol=1e-4)
+
+
+def test_ablation_rows_run_what_they_say(tmp_path, tiny_model):
+    """evaluate.predict_rows on a tiny tracker whose Phi and prior are not zero: dkd = the
+    Keras unroll DKD.call; dkd_without_past = P on frame 1, then DKD.match(f_{t-1}, zeros,
+    f_t); encoder_every_frame = conv(f_t, k_0 * scale) + prior bias (NumPy); and
+    resolve_head's choice of head at each point of training."""
+    from dkd_tf.evaluate import predict_rows
+    from dkd_tf.models.dynamic_conv import correlation_scale
+    from dkd_tf.models.per_frame_head import resolve_head
+
+    cfg = with_overrides(tiny(), model=tiny_model, train=TRAIN)
+    tr = Trainer(cfg, str(tmp_path / "w"))
+    m = tr.model
+    r = np.random.default_rng(5)
+    aux = [r.standard_normal(v.shape).astype(np.float32) for v in tr.aux_head.weights]
+    head, note = resolve_head(m, aux, 0)  # stage 1: k_0 still zero -> the auxiliary head
+    assert head.source == "aux_head" and head.kernel_size == 1
+    assert resolve_head(m, None, 0)[0] is None
+    for v, a in zip(tr.aux_head.weights, aux):
+        v.assign(a)
+    tr.start_stage2()
+    for v in m.distillator.to_kernel.weights + m.prior.weights[:1]:  # Phi and prior != 0
+        v.assign(0.3 * r.standard_normal(v.shape).astype(np.float32))
+    head, note = resolve_head(m, aux, 7)
+    assert head.source == "static_kernel" and head.kernel_size == cfg.model.kernel_size
+    clip = r.standard_normal((2, 4, 64, 64, 3)).astype(np.float32)
+    rows = predict_rows(m, clip, head, every_frame=True, batch=3)
+    assert set(rows) == {"dkd", "dkd_without_past", "encoder_every_frame",
+                         "initializer_every_frame"}
+    np.testing.assert_allclose(rows["dkd"], m(clip, training=False).numpy(), atol=1e-4)
+    f = [m.encoder(clip[:, t], training=False) for t in range(4)]
+    p0 = m.initializer(clip[:, 0], training=False).numpy()
+    np.testing.assert_allclose(rows["dkd_without_past"][:, 0], p0, atol=1e-5)
+    for t in range(1, 4):
+        want = m.match(f[t - 1], tf.zeros_like(rows["dkd"][:, t]), f[t], training=False)
+        np.testing.assert_allclose(rows["dkd_without_past"][:, t], want.numpy(), atol=1e-4)
+        assert np.abs(rows["dkd_without_past"][:, t] - rows["dkd"][:, t]).max() > 1e-2
+    S, C = cfg.model.kernel_size, cfg.model.feature_channels
+    k = m.distillator.static[0].numpy() * correlation_scale(S, C)  # [S, S, C, K]
+    fp = np.pad(f[2].numpy(), [(0, 0), (S // 2,) * 2, (S // 2,) * 2, (0, 0)])
+    n = f[2].shape[1]
+    want = sum(np.einsum("bhwc,ck->bhwk", fp[:, u:u + n, v:v + n], k[u, v])
+               for u in range(S) for v in range(S)) + m.prior.weights[1].numpy()
+    np.testing.assert_allclose(rows["encoder_every_frame"][:, 2], want, atol=1e-4)
+    for t in range(4):
+        np.testing.assert_allclose(rows["initializer_every_frame"][:, t],
+                                   m.initializer(clip[:, t], training=False).numpy(), atol=1e-5)
+    # a model without k_0 (older configs) whose F trained on in stage 2: no head matches F
+    old = Trainer(with_overrides(cfg, model={"static_kernel": False}), str(tmp_path / "o"))
+    assert resolve_head(old.model, aux, 0)[0].source == "aux_head"
+    none, why = resolve_head(old.model, aux, 3)
+    assert none is None and "no per-frame head" in why
 
 
 def test_warm_started_stage2_step_trains_from_the_burned_in_state(tmp_path, tiny_model):
@@ -283,11 +340,17 @@ def test_cli_smoke(trained, tiny_model):
     for path in events:
         for e in tf.compat.v1.train.summary_iterator(path):
             tags |= {v.tag for v in e.summary.value}
-    assert {"stage2/L_G", "stage2/began_k", "eval/pck_dkd",
-            "eval/pck_initializer_every_frame"} <= tags
+    assert {"stage2/L_G", "stage2/began_k", "eval/pck_dkd", "eval/pck_dkd_without_past",
+            "eval/pck_encoder_every_frame", "eval/pck_initializer_every_frame",
+            "validation/pck_dkd", "validation/jitter_encoder_every_frame"} <= tags
+    with open(os.path.join(w, "eval_validation.json")) as f:
+        val = json.load(f)
     with open(os.path.join(w, "eval.json")) as f:
         res = json.load(f)
-    for name in ("dkd", "initializer_every_frame"):
+    assert (val["split"], res["split"]) == ("validation", "heldout")
+    assert val["dkd"]["pck_per_joint"] != res["dkd"]["pck_per_joint"]  # other videos
+    assert res["encoder_head"].startswith("static kernel")  # stage 2 ran
+    for name in ("dkd", "dkd_without_past", "encoder_every_frame", "initializer_every_frame"):
         assert len(res[name]["pck_per_frame"]) == EVAL_FRAMES
         assert len(res[name]["pck_per_joint"]) == 13
         assert 0.0 <= res[name]["pck"] <= 1.0
@@ -466,8 +529,11 @@ def test_evaluate_cli_schema(copy_of_trained):
     with open(os.path.join(w, "eval.json")) as f:
         res = json.load(f)
     assert {"dkd", "initializer_every_frame", "flops", "preset", "checkpoint_step"} <= set(res)
-    for name in ("dkd", "initializer_every_frame"):
+    for name in ("dkd", "dkd_without_past", "encoder_every_frame", "initializer_every_frame"):
         r = res[name]
+        assert set(r) == set(res["dkd"])
+        if name == "encoder_every_frame":
+            continue  # F's head, not P, on frame 1
         assert {"pck", "auc", "pck_per_joint", "pck_per_frame"} <= set(r)
         assert len(r["pck_per_joint"]) == 13
         assert len(r["pck_per_frame"]) == EVAL_FRAMES
@@ -481,7 +547,40 @@ def test_evaluate_cli_schema(copy_of_trained):
     assert res["steps_run"] == {"stage1": 3, "stage2": 2}
     assert res["videos"] == 2 and res["frames_per_video"] == EVAL_FRAMES
     assert os.path.getsize(os.path.join(w, "eval_pck.png")) > 1000
-    assert "initializer_every_frame" in out
+    assert "initializer_every_frame" in out and "encoder_every_frame" in out
+    assert res["flops"]["encoder"] < res["flops"]["encoder_head"] < res["flops"]["tracked"]
+    rc, out, err = _run(evaluate_main, ["--workdir", w, "--videos", "2", "--split",
+                                        "validation"])
+    assert rc == 0, err[-2000:]
+    with open(os.path.join(w, "eval_validation.json")) as f:
+        val = json.load(f)
+    assert val["split"] == "validation" and val["dkd"]["pck_per_joint"] != \
+        res["dkd"]["pck_per_joint"]
+    assert os.path.getsize(os.path.join(w, "eval_validation_pck.png")) > 1000
+
+
+def test_evaluate_skips_the_encoder_row_when_no_head_matches_f(tmp_path, tiny_model):
+    """A model without k_0 (an older config) whose stage 2 has run: the row is skipped with
+    one warning line; every other row is scored."""
+    cfg = with_overrides(tiny(), model={**tiny_model, "static_kernel": False}, train=TRAIN)
+    w = str(tmp_path / "old")
+    tr = Trainer(cfg, w)
+    tr.opt2.iterations.assign(2)  # as after two stage-2 steps
+    tr.save()
+    with open(os.path.join(w, "config.json"), "w") as f:
+        f.write(cfg.to_json())
+    rc, out, err = _run(evaluate_main, ["--workdir", w, "--videos", "2"])
+    assert rc == 0, err[-2000:]
+    warn = [ln for ln in err.splitlines() if ln.startswith("warning:")]
+    assert len(warn) == 1 and "encoder_every_frame" in warn[0], err
+    with open(os.path.join(w, "eval.json")) as f:
+        res = json.load(f)
+    assert "encoder_every_frame" not in res and "no per-frame head" in \
+        res["skipped"]["encoder_every_frame"]
+    assert {"dkd", "dkd_without_past", "initializer_every_frame"} <= set(res)
+    rc, _, err = _run(evaluate_main, ["--workdir", w, "--split", "validation", "--dataset",
+                                      "penn", "--data", str(tmp_path)])
+    assert rc == 2 and "--split validation" in _assert_single_line_error(err)
 
 
 def test_evaluate_cli_missing_workdir(tmp_path):

@@ -9,9 +9,11 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-def default_policies(score: float) -> List[tuple]:
-    """(label, PoseTracker keyword arguments) of the re-initialisation policies scored."""
-    return [("never", {"reinit_every": 0}),
+def default_policies(score: float, encoder_head: bool = False) -> List[tuple]:
+    """(label, PoseTracker keyword arguments) of the re-initialisation policies scored, and
+    with encoder_head the per-frame baseline (the optional frame_encoder_head graph)."""
+    head = [("encoder head every frame", {"encoder_head": True})] if encoder_head else []
+    return head + [("never", {"reinit_every": 0}),
             ("every 30", {"reinit_every": 30}),
             ("every 10", {"reinit_every": 10}),
             (f"score < {score:g}", {"reinit_score": score}),
@@ -152,9 +154,16 @@ def plot_pck_vs_ms(rows: List[dict], path: str, title: str) -> None:
     for i, p in enumerate(precs):
         ax.scatter([], [], marker="s", color=colours[i % len(colours)], label=p)
     ax.set_xlabel("ms per frame (LiteRT, this CPU)")
+    save_pck_figure(fig, ax, path, title)
+
+
+def save_pck_figure(fig, ax, path: str, title: str) -> None:
+    """PCK@0.2 axis, title, grid and legend, then the PNG written atomically."""
+    import matplotlib.pyplot as plt
+
     ax.set_ylabel("PCK@0.2")
     ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
+    ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     tmp = f"{path}.tmp-{os.getpid()}.png"

@@ -12,6 +12,7 @@ import numpy as np
 from .tflite_analysis import analyze_tflite
 
 GRAPHS = ("pose_initializer", "frame_encoder", "dynamic_conv")
+OPTIONAL = ("frame_encoder_head",)  # timed too when the manifest has it
 
 
 def _fill_inputs(interp, rng) -> None:
@@ -52,14 +53,16 @@ def _stats(ms: np.ndarray) -> dict:
 
 def bench_precision(manifest: dict, precision: str, threads: int, rounds: int,
                     warmup: int) -> dict:
-    """Analysis and timing of one precision's three graphs."""
+    """Analysis and timing of one precision's three graphs (and frame_encoder_head when
+    exported: "encoder_head_frame")."""
     from ..runtime import graph_files, make_interpreter
 
-    files = graph_files(manifest, precision)
-    interps = {g: make_interpreter(files[g], threads) for g in GRAPHS}
+    names = GRAPHS + tuple(g for g in OPTIONAL if g in manifest["models"][precision])
+    files = graph_files(manifest, precision, names=names)
+    interps = {g: make_interpreter(files[g], threads) for g in names}
     ms = time_rounds(interps, rounds, warmup)
     parts = {}
-    for g in GRAPHS:
+    for g in names:
         a = analyze_tflite(files[g])
         parts[g] = {"file": os.path.basename(files[g]), "bytes": os.path.getsize(files[g]),
                     **a, **_stats(ms[g])}
@@ -68,7 +71,14 @@ def bench_precision(manifest: dict, precision: str, threads: int, rounds: int,
     tf_ = parts["frame_encoder"]["flops"] + parts["dynamic_conv"]["flops"]
     if_ = parts["pose_initializer"]["flops"]
     both = ms["pose_initializer"] + ms["frame_encoder"]
+    head = {}
+    if "frame_encoder_head" in ms:  # the per-frame baseline: one graph per frame
+        h = ms["frame_encoder_head"]
+        head["encoder_head_frame"] = {"flops": parts["frame_encoder_head"]["flops"],
+                                      "ms": float(np.median(h)),
+                                      "p90_ms": float(np.percentile(h, 90))}
     return {
+        **head,
         "parts": parts,
         "tracked_frame": {"flops": tf_, "ms": float(np.median(tracked)),
                           "p90_ms": float(np.percentile(tracked, 90))},

@@ -8,7 +8,7 @@ import os
 from typing import List, Tuple
 
 from ..errors import UserError
-from .synthetic import HELD_OUT_OFFSET, SyntheticVideos
+from .synthetic import SyntheticVideos
 
 DATASETS = ("synthetic", "penn", "jhmdb")
 
@@ -39,12 +39,17 @@ def has_videos(dataset: str, data: str | None, split: str) -> bool:
 def load_records(dataset: str, data: str | None, split: str, input_size: int,
                  videos: int, frames: int, seed: int) -> Tuple[List[dict], str]:
     """-> (records, crop mode). Synthetic: `videos` generated videos of `frames` frames
-    (the test split is a disjoint, held-out index range); real data: every video of that
-    split in the prepared TFRecords, cropped around the person box."""
+    from the split's own index band (train, test = held-out, validation: dkd_tf.data.splits);
+    real data: every video of that split in the prepared TFRecords, cropped around the
+    person box (no validation split there)."""
     if dataset == "synthetic":
+        from .splits import video_indices
+
         gen = SyntheticVideos(input_size, frames, seed)
-        base = 0 if split == "train" else HELD_OUT_OFFSET
-        return [gen.video(base + i) for i in range(videos)], "frame"
+        return [gen.video(i) for i in video_indices(split, videos)], "frame"
+    if split == "validation":
+        raise UserError(f"--dataset {dataset}: no validation split (it exists for the synthetic "
+                        f"set only); use the held-out split")
     from .tfrecords import read_videos
 
     recs = list(read_videos(data, split, decode_frames=False))

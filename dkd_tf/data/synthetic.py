@@ -38,6 +38,7 @@ from .human import HumanBody
 from .scene import Scene
 
 HELD_OUT_OFFSET = 1_000_000  # video indices of the held-out evaluation stream start here
+VALIDATION_OFFSET = 2_000_000  # ... of the validation stream (tuning; dkd_tf.data.splits)
 SMALL_PERSON_SHARE = 0.3     # videos with a small person somewhere in a wide frame
 WALK_SHARE = 0.25            # videos forced to "walk" (on top of its 1/7 share of the rest)
 

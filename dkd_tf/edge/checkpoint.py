@@ -7,6 +7,7 @@
       requiring every model weight to come from the checkpoint, so a checkpoint of another
       model or preset (or one that lacks weights) fails with one line instead of exporting
       a partly random network.
+  aux_head_in(prefix) -> the Trainer's auxiliary per-frame head of F (kernel, bias), or None.
 """
 from __future__ import annotations
 
@@ -102,3 +103,16 @@ def restore(prefix: str, cfg: Config):
     if "step/.ATTRIBUTES/VARIABLE_VALUE" in keys:
         step = int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
     return model, step
+
+
+def aux_head_in(prefix: str):
+    """(kernel [1, 1, C, K], bias [K]) of the Trainer's stage-1 auxiliary head of F saved in
+    the checkpoint, or None when it holds none (dkd_tf.models.per_frame_head)."""
+    from ..errors import import_tensorflow
+    from ..models.per_frame_head import AUX_KEYS
+
+    reader = import_tensorflow().train.load_checkpoint(prefix)
+    keys = reader.get_variable_to_shape_map()
+    if not all(k in keys for k in AUX_KEYS):
+        return None
+    return tuple(reader.get_tensor(k) for k in AUX_KEYS)

@@ -1,6 +1,7 @@
 """export_model: a DKD model -> the split TFLite graphs, manifest.json, README.md, golden/.
 
-Per precision (fp32, fp16, int8) three graphs (dkd_tf.edge.graphs), converted with builtin
+Per precision (fp32, fp16, int8) three graphs (dkd_tf.edge.graphs), and optionally a fourth,
+frame_encoder_head (F with its per-frame head; manifest entry with "role"), converted with builtin
 ops only (dkd_tf.edge.convert), each described in the manifest by file, sha256, ops, GPU
 verdict and its role-named tensors as the LiteRT interpreter reports them. The fp32 loop's
 keypoints on a golden clip go to golden/expected.json; the Keras model's PCK on the
@@ -103,7 +104,7 @@ def export_model(model, cfg, out_dir: str, precisions: Sequence[str] = PRECISION
                  gpu_check: bool = True, progress: bool = True, *,
                  int8_float_ops: Optional[Iterable[str]] = None, reference_videos: int = 10,
                  reference_frames: Optional[int] = None, decode_method: str = "dark",
-                 checkpoint_step: Optional[int] = None) -> dict:
+                 checkpoint_step: Optional[int] = None, head="auto") -> dict:
     """Exports a built DKD model (its config `cfg`) into out_dir; returns the manifest.
 
     precisions: any of fp32, fp16, int8. checkpoint: recorded in the manifest.
@@ -115,6 +116,10 @@ def export_model(model, cfg, out_dir: str, precisions: Sequence[str] = PRECISION
     see default_int8_float_ops; () forces full integer).
     reference_videos: held-out videos on which the Keras PCK is measured for verify.py
     (0: none). progress: one line per step on stderr.
+    head: F's per-frame head for the optional frame_encoder_head graph: a PerFrameHead
+    (dkd_tf.models.per_frame_head.resolve_head), None (no such graph), or "auto": the static
+    kernel k_0 + prior bias of a static_kernel model (whatever its values: an untrained or
+    stage-1 model's k_0 is zero; the export CLI resolves the checkpoint's head instead).
     """
     precisions = parse_precisions(precisions)
     if int(calibration_frames) < 1:
@@ -135,8 +140,13 @@ def export_model(model, cfg, out_dir: str, precisions: Sequence[str] = PRECISION
     except OSError as e:
         raise UserError(f"{out}: cannot write here ({e.strerror})") from None
     try:
-        log(f"tracing {', '.join(GRAPHS)} ({cfg.preset}, input {cfg.model.input_size})")
-        graphs = build_graphs(model)
+        if isinstance(head, str) and head == "auto":
+            from ..models.per_frame_head import static_kernel_head
+
+            head = static_kernel_head(model) if model.cfg.static_kernel else None
+        names = GRAPHS + (("frame_encoder_head",) if head is not None else ())
+        log(f"tracing {', '.join(names)} ({cfg.preset}, input {cfg.model.input_size})")
+        graphs = build_graphs(model, names, head)
         specs = graph_specs(model.cfg)
         calib = {}
         if "int8" in precisions:
@@ -145,7 +155,7 @@ def export_model(model, cfg, out_dir: str, precisions: Sequence[str] = PRECISION
             calib["image"] = {"image": cal.calibration_frames(cfg, n)}
             calib["triples"] = cal.calibration_triples(model, cfg, n)
         models: Dict[str, Dict[str, dict]] = {}
-        steps = [(p, g) for p in precisions for g in GRAPHS]
+        steps = [(p, g) for p in precisions for g in names]
         for k, (prec, g) in enumerate(steps, 1):
             t0 = time.perf_counter()
             rep = None
@@ -161,6 +171,9 @@ def export_model(model, cfg, out_dir: str, precisions: Sequence[str] = PRECISION
             entry = _describe(path, fname, data, specs[g])
             if float_ops:
                 entry["int8_float_ops"] = list(float_ops)
+            if g == "frame_encoder_head":
+                entry["role"] = mf.HEAD_ROLE
+                entry["head"] = {"source": head.source, "kernel_size": head.kernel_size}
             models.setdefault(prec, {})[g] = entry
             log(f"[{k}/{len(steps)}] {fname}: {len(data) / 1e6:.2f} MB, {entry['op_count']} "
                 f"ops ({time.perf_counter() - t0:.1f} s)")

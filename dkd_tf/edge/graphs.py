@@ -6,6 +6,9 @@
                     features [1, m, n, C]                           -> heatmaps [1, m, n, K]
                     (= DKD.match: Phi distils kernels from the previous frame, the
                     per-joint dynamic correlation matches them against this frame)
+  frame_encoder_head (optional) image [1, H, W, 3]                 -> heatmaps [1, m, n, K]
+                    F then its per-frame head (dkd_tf.models.per_frame_head): the
+                    small-network baseline, every frame on its own, no state
 
 Each graph is traced from the model's own per-frame functions (P, F, DKD.match), its
 variables frozen to constants, and wrapped in a tf.function whose argument and output names
@@ -45,6 +48,7 @@ from tensorflow.python.framework.convert_to_constants import (  # noqa: E402
 from ..models.dynamic_conv import DynamicConv, correlation_scale  # noqa: E402
 
 GRAPHS = ("pose_initializer", "frame_encoder", "dynamic_conv")
+OPTIONAL_GRAPHS = ("frame_encoder_head",)
 Shape = Tuple[int, ...]
 
 
@@ -58,7 +62,8 @@ class GraphSpec:
 
 
 def graph_specs(model_cfg) -> Dict[str, GraphSpec]:
-    """The fixed batch-1 shapes of the three graphs for a ModelConfig."""
+    """The fixed batch-1 shapes of the graphs (the three and the optional one) of a
+    ModelConfig."""
     s, m = model_cfg.input_size, model_cfg.heatmap_size
     C, K = model_cfg.feature_channels, model_cfg.num_joints
     img, feat, heat = (1, s, s, 3), (1, m, m, C), (1, m, m, K)
@@ -66,6 +71,8 @@ def graph_specs(model_cfg) -> Dict[str, GraphSpec]:
         "pose_initializer": GraphSpec("pose_initializer", (("image", img),),
                                       (("heatmaps", heat),)),
         "frame_encoder": GraphSpec("frame_encoder", (("image", img),), (("features", feat),)),
+        "frame_encoder_head": GraphSpec("frame_encoder_head", (("image", img),),
+                                        (("heatmaps", heat),)),
         "dynamic_conv": GraphSpec("dynamic_conv", (("features_prev", feat),
                                                    ("heatmaps_prev", heat),
                                                    ("features", feat)),
@@ -188,7 +195,9 @@ def edge_rewrites(model):
 
 
 # ---- tracing -------------------------------------------------------------------------
-def _per_frame_function(model, name):
+def _per_frame_function(model, name, head=None):
+    if name == "frame_encoder_head":
+        return lambda image: head(model.encoder(image, training=False))
     if name == "pose_initializer":
         return lambda image: model.initializer(image, training=False)
     if name == "frame_encoder":
@@ -217,14 +226,16 @@ class EdgeGraph(tf.Module):
         return self.serving(*[inputs[role] for role, _ in self.spec.inputs])
 
 
-def build_graphs(model, names=GRAPHS) -> Dict[str, EdgeGraph]:
-    """{name: EdgeGraph} traced from a built DKD model (inference mode, rewrites applied)."""
+def build_graphs(model, names=GRAPHS, head=None) -> Dict[str, EdgeGraph]:
+    """{name: EdgeGraph} traced from a built DKD model (inference mode, rewrites applied);
+    "frame_encoder_head" needs `head` (a PerFrameHead)."""
     specs = graph_specs(model.cfg)
     out = {}
     with edge_rewrites(model):
         for name in names:
             spec = specs[name]
             sig = [tf.TensorSpec(shape, tf.float32, name=role) for role, shape in spec.inputs]
-            concrete = tf.function(_per_frame_function(model, name)).get_concrete_function(*sig)
+            fn = _per_frame_function(model, name, head)
+            concrete = tf.function(fn).get_concrete_function(*sig)
             out[name] = EdgeGraph(spec, convert_variables_to_constants_v2(concrete))
     return out

@@ -18,11 +18,18 @@ from ..errors import UserError
 
 FORMAT = "dkd-tf/1"
 GRAPHS = ("pose_initializer", "frame_encoder", "dynamic_conv")
+# optional graphs: present in models[precision] only when exported; a client that runs the
+# loop below ignores them. Each entry carries "role" (what it is for).
+OPTIONAL_GRAPHS = ("frame_encoder_head",)
+HEAD_ROLE = ("optional per-frame baseline: heatmaps = frame_encoder_head(x) on every frame "
+             "(F with its per-frame head, no state, no pose_initializer); not part of the "
+             "loop")
 PRECISIONS = ("fp32", "fp16", "int8")
 ROLES = {
     "pose_initializer": (("image",), ("heatmaps",)),
     "frame_encoder": (("image",), ("features",)),
     "dynamic_conv": (("features_prev", "heatmaps_prev", "features"), ("heatmaps",)),
+    "frame_encoder_head": (("image",), ("heatmaps",)),
 }
 TOP_KEYS = ("format", "preset", "checkpoint", "input", "heatmap", "decode", "joints",
             "skeleton", "models")
@@ -138,7 +145,7 @@ def validate(m: dict, folder: Optional[str] = None, check_files: bool = True) ->
         if m["decode"]["method"] not in DECODE_METHODS:
             raise ValueError(f"decode method {m['decode']['method']!r}")
         for prec, graphs in m["models"].items():
-            for g in GRAPHS:
+            for g in GRAPHS + tuple(o for o in OPTIONAL_GRAPHS if o in graphs):
                 e = graphs[g]
                 ins, outs = ROLES[g]
                 if sorted(t["role"] for t in e["inputs"]) != sorted(ins) or \

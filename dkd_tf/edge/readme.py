@@ -1,26 +1,32 @@
 """README.md of an export folder, rendered from its manifest (tensor names, sizes, verdicts)."""
 from __future__ import annotations
 
-from .manifest import GRAPHS
+from .manifest import GRAPHS, OPTIONAL_GRAPHS
+
+
+def _graphs(graphs: dict) -> tuple:
+    """The loop's three graphs, then the optional ones this export holds."""
+    return GRAPHS + tuple(g for g in OPTIONAL_GRAPHS if g in graphs)
 
 
 def _model_table(man: dict) -> str:
     rows = ["| file | MB | ops | GPU delegate |", "|---|---:|---:|---|"]
     for prec, graphs in man["models"].items():
-        for g in GRAPHS:
+        for g in _graphs(graphs):
             e = graphs[g]
             ok = e["gpu"]["ok"]
             verdict = "ok" if ok else ("not verified" if ok is None else "**fails**")
             if ok is False and prec == "int8":
                 verdict += " (int8 is for CPUs/NPUs; use fp16 on a GPU)"
-            rows.append(f"| `{e['file']}` | {e['bytes'] / 1e6:.2f} | {e['op_count']} | "
+            note = " (optional per-frame baseline, not in the loop)" if "role" in e else ""
+            rows.append(f"| `{e['file']}`{note} | {e['bytes'] / 1e6:.2f} | {e['op_count']} | "
                         f"{verdict} |")
     return "\n".join(rows)
 
 
 def _tensor_table(man: dict, prec: str) -> str:
     rows = ["| graph | role | tensor name (interpreter) | shape |", "|---|---|---|---|"]
-    for g in GRAPHS:
+    for g in _graphs(man["models"][prec]):
         e = man["models"][prec][g]
         for kind in ("inputs", "outputs"):
             for t in e[kind]:
