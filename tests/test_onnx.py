@@ -39,23 +39,26 @@ def _snapshot(folder):
 
 # ---- parity on the committed, trained export ------------------------------------------
 @pytest.fixture(scope="module")
-def demo():
-    m = load_manifest(DEMO)
-    if "onnx" not in m:
-        pytest.fail("android_demo_assets/manifest.json has no 'onnx' section "
-                    "(python export/to_onnx.py)")
-    from dkd_tf.edge.onnx_export import parity_clips
+def demo(tmp_path_factory):
+    """(folder, manifest, LiteRT fp32 tracker, parity clips) of the trained demo export with
+    its ONNX graphs (converted into a copy when a re-export dropped them)."""
+    from dkd_tf.edge.onnx_export import add_onnx, parity_clips
 
-    ref = PoseTracker(DEMO, "fp32", num_threads=2)
-    return m, ref, parity_clips(m, DEMO)
+    folder = DEMO
+    if "onnx" not in load_manifest(DEMO):
+        pytest.importorskip("tf2onnx")
+        folder = copy_assets(DEMO, tmp_path_factory.mktemp("demo") / "assets")
+        add_onnx(folder)
+    m = load_manifest(folder)
+    return folder, m, PoseTracker(folder, "fp32", num_threads=2), parity_clips(m, folder)
 
 
 def test_fp32_onnx_matches_litert_on_golden_and_synthetic_clips(demo):
     from dkd_tf.edge.onnx_export import loop_parity
 
-    m, ref, clips = demo
+    folder, m, ref, clips = demo
     assert set(clips) == {"golden", "synthetic"} and len(clips["golden"]) == 12
-    got = PoseTracker(DEMO, "fp32", num_threads=2, backend="onnxruntime", providers=["cpu"])
+    got = PoseTracker(folder, "fp32", num_threads=2, backend="onnxruntime", providers=["cpu"])
     assert got.describe().endswith("on CPUExecutionProvider")
     for name, frames in clips.items():
         r = loop_parity(ref, got, frames)
@@ -63,7 +66,7 @@ def test_fp32_onnx_matches_litert_on_golden_and_synthetic_clips(demo):
         assert r["keypoints_max_px"] < 0.01, (name, r)
         assert max(r["graphs"].values()) < 1e-4 and r["heatmaps_range"] > 0.5, (name, r)
     # the golden clip's expected keypoints (LiteRT fp32 at export) through onnxruntime
-    with open(os.path.join(DEMO, "golden", "expected.json")) as f:
+    with open(os.path.join(folder, "golden", "expected.json")) as f:
         exp = json.load(f)
     kp, sc = got.video(clips["golden"])
     want = np.array([fr["keypoints"] for fr in exp["frames"]])
@@ -74,9 +77,9 @@ def test_fp32_onnx_matches_litert_on_golden_and_synthetic_clips(demo):
 def test_fp16_onnx_within_the_measured_tolerance(demo):
     from dkd_tf.edge.onnx_export import loop_parity
 
-    m, ref, clips = demo
+    folder, m, ref, clips = demo
     assert "fp16" in m["onnx"]
-    got = PoseTracker(DEMO, "fp16", num_threads=2, backend="onnxruntime", providers=["cpu"])
+    got = PoseTracker(folder, "fp16", num_threads=2, backend="onnxruntime", providers=["cpu"])
     for name, frames in clips.items():
         r = loop_parity(ref, got, frames)
         print(name, r)
@@ -84,15 +87,15 @@ def test_fp16_onnx_within_the_measured_tolerance(demo):
         assert r["keypoints_max_px"] < FP16_KEYPOINTS_PX, (name, r)
 
 
-def test_committed_onnx_section_describes_its_files(demo):
+def test_demo_onnx_section_describes_its_files(demo):
     from dkd_tf.io_utils import sha256_file
 
-    m = demo[0]
+    folder, m = demo[:2]
     for prec, graphs in m["onnx"].items():
         for g, e in graphs.items():
             lite = m["models"][prec][g]
             assert e["file"] == f"{g}_{prec}.onnx" and e["opset"] == 17
-            assert sha256_file(os.path.join(DEMO, e["file"])) == e["sha256"]
+            assert sha256_file(os.path.join(folder, e["file"])) == e["sha256"]
             for kind in ("inputs", "outputs"):
                 keys = ("name", "role", "shape", "dtype")
                 assert [{k: t[k] for k in keys} for t in e[kind]] == \
@@ -163,6 +166,28 @@ def test_a_failed_conversion_leaves_the_folder_as_it_was(edge_assets, tmp_path, 
     with pytest.raises(RuntimeError, match="converter crashed"):
         ox.add_onnx(d)
     assert _snapshot(d) == before
+
+
+def test_to_tflite_onnx_does_both(edge_export, tmp_path):  # noqa: F811
+    """export/to_tflite.py --onnx: the LiteRT export, then the ONNX graphs, one manifest."""
+    pytest.importorskip("tf2onnx")
+    from dkd_tf.config import tiny, with_overrides
+    from fixtures_edge import SMALL_MODEL
+    from test_export import TO_TFLITE, _checkpoint, _load_cli
+
+    model = edge_export[1]
+    wd = _checkpoint(str(tmp_path / "run"), with_overrides(tiny(), model=SMALL_MODEL), model)
+    out = str(tmp_path / "out")
+    cli = _load_cli(TO_TFLITE)
+    assert cli.main(["--workdir", wd, "--out", out, "--precision", "fp32", "--onnx",
+                     "--no-gpu-check", "--no-golden", "--quiet", "--reference-videos", "0"]) == 0
+    m = load_manifest(out)
+    assert sorted(m["models"]) == ["fp32"] and sorted(m["onnx"]) == ["fp16", "fp32"]
+    assert sorted(f for f in os.listdir(out) if f.endswith(".onnx")) == sorted(
+        e["file"] for graphs in m["onnx"].values() for e in graphs.values())
+    assert "## ONNX" in open(os.path.join(out, "README.md")).read()
+    assert cli.run_cli(cli.main, ["--workdir", wd, "--out", out, "--precision", "fp16",
+                                  "--onnx"]) == 2  # ONNX is converted from fp32
 
 
 def test_to_onnx_cli_bad_input(tmp_path, capsys, edge_assets):  # noqa: F811
