@@ -27,16 +27,6 @@ FP16_HEATMAPS = 5e-3
 FP16_KEYPOINTS_PX = 0.5
 
 
-def _snapshot(folder):
-    out = {}
-    for root, _, files in os.walk(folder):
-        for f in files:
-            p = os.path.join(root, f)
-            with open(p, "rb") as fh:
-                out[os.path.relpath(p, folder)] = fh.read()
-    return out
-
-
 # ---- parity on the committed, trained export ------------------------------------------
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
@@ -151,6 +141,7 @@ def test_a_failed_conversion_leaves_the_folder_as_it_was(edge_assets, tmp_path, 
                                                          monkeypatch):
     pytest.importorskip("tf2onnx")
     import dkd_tf.edge.onnx_export as ox
+    from test_export import _snapshot
 
     d = copy_assets(edge_assets, tmp_path / "a")
     before = _snapshot(d)
@@ -238,6 +229,18 @@ def test_bench_cli_onnxruntime(small_onnx, tmp_path, capsys):
         for g, p in parts.items():
             assert p["file"] == f"{g}_{prec}.onnx" and p["median_ms"] > 0 and p["flops"] > 0
     assert "onnxruntime" in capsys.readouterr().out
+
+
+def test_verify_cli_onnxruntime(small_onnx, edge_assets, capsys):  # noqa: F811
+    from test_export import VERIFY, _load_cli
+
+    cli = _load_cli(VERIFY)
+    assert cli.main([small_onnx[0], "--backend", "onnxruntime", "--videos", "1", "--frames",
+                     "4", "--threads", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "onnxruntime: onnxruntime " in text and "fp32" in text and "fp16" in text
+    assert cli.run_cli(cli.main, [edge_assets, "--backend", "onnxruntime"]) == 2
+    assert "no 'onnx' section" in capsys.readouterr().err
 
 
 def test_providers_order_and_choice():
