@@ -1,7 +1,8 @@
-"""Benchmark of the exported graphs on this machine, with LiteRT and a stated thread count.
+"""Benchmark of the exported graphs on this machine, with a runtime backend (LiteRT, or
+onnxruntime on the manifest's ONNX graphs) and a stated thread count.
 
     python -m dkd_tf.bench [--assets DIR | --preset NAME] [--json OUT] [--frames N]
-                           [--threads N]
+                           [--threads N] [--backend litert|onnxruntime]
 
 For each graph and precision: parameters and FLOPs counted from the .tflite flatbuffer,
 median and p90 ms of invoke(); the tracked frame (frame_encoder + dynamic_conv) against the
@@ -19,12 +20,12 @@ smoothing on held-out synthetic videos (PCK@0.2 against ms per frame, one PNG).
 FLOPs and params are read from the flatbuffer (method: dkd_tf/benchmark/tflite_analysis.py,
 and the JSON's "flops_method").
 
-Timing (method): one interpreter per graph with `threads` threads and the default delegate
-(XNNPACK), random inputs set once, `warmup` invokes, then `frames` rounds; each round
-invokes every graph of a precision once, in turn, so all graphs see the same machine load;
-tracked-frame ms = per-round frame_encoder + dynamic_conv, median over rounds.
-May import TensorFlow (export and the correlation micro-benchmark); the runtime it times
-does not.
+Timing (method): one model per graph with `threads` threads (LiteRT: the default delegate,
+XNNPACK; onnxruntime: its best execution provider, said on stderr), random inputs set once,
+`warmup` invokes, then `frames` rounds; each round invokes every graph of a precision once,
+in turn, so all graphs see the same machine load; tracked-frame ms = per-round
+frame_encoder + dynamic_conv, median over rounds. May import TensorFlow (export and the
+correlation micro-benchmark); the runtime it times does not.
 """
 from __future__ import annotations
 
@@ -42,12 +43,14 @@ from .benchmark.accuracy import (default_policies, evaluate_policies, evaluate_s
 from .benchmark.memory import peak_rss_mb, runtime_peak_rss, stream_rss
 from .benchmark.tflite_analysis import FLOPS_METHOD, correlation_shape
 from .benchmark.timing import bench_precision
-from .errors import UserError, quiet_libraries, run_cli
+from .errors import (ONNXRUNTIME_MISSING, UserError, quiet_libraries, require_module,
+                     run_cli)
 
 
 # ---- report --------------------------------------------------------------------------
 def format_report(res: dict) -> str:
-    lines = [f"LiteRT {res['litert']} on {res['machine']}, {res['threads']} thread(s), "
+    lines = [f"{res.get('runtime', res['litert'])} on {res['machine']}, "
+             f"{res.get('device', 'cpu')}, {res['threads']} thread(s), "
              f"input {res['input'][0]}x{res['input'][1]}; {res['weights']}",
              f"{'graph':<20}{'prec':<6}{'params':>10}{'MFLOPs':>10}{'median ms':>11}"
              f"{'p90 ms':>9}{'GFLOP/s':>9}"]
@@ -105,12 +108,9 @@ def format_report(res: dict) -> str:
 
 
 def _litert_version() -> str:
-    try:
-        from importlib.metadata import version
+    from .runtime.backends import backend_version
 
-        return "ai-edge-litert " + version("ai-edge-litert")
-    except Exception:
-        return "unknown"
+    return backend_version("litert")
 
 
 def export_untrained(preset: str, out_dir: str, precisions: Sequence[str],
@@ -163,7 +163,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--json", default="bench.json", help="results (JSON); the PNG goes beside")
     ap.add_argument("--frames", type=int, default=100, help="timed rounds per graph")
     ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--threads", type=int, default=2, help="LiteRT CPU threads")
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads")
+    ap.add_argument("--backend", choices=("litert", "onnxruntime"), default="litert",
+                    help="time the .tflite graphs on LiteRT or the .onnx ones on onnxruntime "
+                         "(TensorRT > CUDA > CPU provider, whichever it has)")
     ap.add_argument("--precisions", default=None,
                     help="comma list (default: all in the manifest; fp32,fp16,int8 with --preset)")
     ap.add_argument("--pck-videos", type=int, default=10,
@@ -175,7 +178,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--memory-frames", type=int, default=0,
                     help="also stream a generated video of N frames and report RSS (0 = skip)")
     ap.add_argument("--no-correlation", action="store_true",
-                    help="skip the correlation micro-benchmark (it needs TensorFlow)")
+                    help="skip the correlation micro-benchmark (it needs TensorFlow; "
+                         "LiteRT only)")
     ap.add_argument("--no-progress", action="store_true")
     a = ap.parse_args(argv)
     for flag in ("frames", "threads"):
@@ -197,6 +201,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         if a.preset not in PRESETS:
             raise UserError(f"unknown preset {a.preset!r}; choose from {', '.join(PRESETS)}")
+        if a.backend != "litert":
+            raise UserError("--preset exports LiteRT graphs only: export, add ONNX with "
+                            "export/to_onnx.py, then give --assets DIR --backend onnxruntime")
+    if a.backend == "onnxruntime":
+        require_module("onnxruntime", ONNXRUNTIME_MISSING)
     quiet_libraries()
     tmp = None
     precisions = a.precisions.split(",") if a.precisions else None
@@ -218,10 +227,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def run_bench(a, assets: str, precisions, exported: bool, json_path: str) -> int:
     """Everything after the assets exist (main's arguments in a)."""
-    from .runtime import load_manifest
+    from .runtime import backend_version, graph_specs, load_manifest
 
     manifest = load_manifest(assets)
-    precisions = precisions or list(manifest["models"])
+    section = "models" if a.backend == "litert" else "onnx"
+    precisions = precisions or list(manifest.get(section) or manifest["models"])
+    for p in precisions:
+        graph_specs(manifest, p, a.backend)  # one clear line when absent
     trained = bool(manifest.get("checkpoint")) and a.preset is None
     weights = ("trained weights: " + str(manifest.get("checkpoint")) if trained else
                "untrained weights (timing does not depend on them)")
@@ -230,23 +242,28 @@ def run_bench(a, assets: str, precisions, exported: bool, json_path: str) -> int
            "input": [int(manifest["input"]["height"]), int(manifest["input"]["width"])],
            "threads": a.threads, "machine": f"{platform.machine()} {platform.processor() or ''}"
            f" {os.cpu_count()} cores".replace("  ", " "), "litert": _litert_version(),
+           "backend": a.backend, "runtime": backend_version(a.backend),
            "rounds": a.frames, "warmup": a.warmup, "flops_method": FLOPS_METHOD,
            "timing_method": "median / p90 of invoke() over rounds, graphs interleaved",
            "precisions": {}}
     for p in precisions:
-        res["precisions"][p] = bench_precision(manifest, p, a.threads, a.frames, a.warmup)
+        res["precisions"][p] = bench_precision(manifest, p, a.threads, a.frames, a.warmup,
+                                               a.backend)
+    res["device"] = next(iter(res["precisions"][precisions[0]]["parts"].values()))["device"]
+    print(f"{a.backend}: {res['runtime']} on {res['device']}", file=sys.stderr)
     ref = res["precisions"]["fp32" if "fp32" in res["precisions"] else precisions[0]]
     res["parts"] = {p: r["parts"] for p, r in res["precisions"].items()}
     for k in ("tracked_frame", "initializer_frame", "first_frame", "ratios"):
         res[k] = ref[k]
-    if not a.no_correlation:
+    if not a.no_correlation and a.backend == "litert":
         from .benchmark.correlation import correlation_benchmark
 
         S, matching, m, n, C, K = _correlation_shape(manifest, precisions[0])
         res["dynamic_conv"] = correlation_benchmark(S, matching, m, n, C, K, a.threads,
                                                     a.frames, a.warmup)
     res["peak_rss_mb"] = {
-        "runtime_process": runtime_peak_rss(assets, precisions[0], a.threads)["peak_rss_mb"],
+        "runtime_process": runtime_peak_rss(assets, precisions[0], a.threads,
+                                            backend=a.backend)["peak_rss_mb"],
         "this_process": peak_rss_mb()}
     if a.memory_frames:
         marks = sorted({min(1000, a.memory_frames), a.memory_frames})
@@ -298,7 +315,7 @@ def accuracy_part(assets, manifest, precisions, a, json_path) -> dict:
     videos = held_out_videos(size, a.pck_videos, a.pck_frames)
     score = a.reinit_score
     if score is None:  # the 10th percentile of tracked frames' mean score (2 videos)
-        tr = PoseTracker(assets, "fp32", num_threads=a.threads)
+        tr = PoseTracker(assets, "fp32", num_threads=a.threads, backend=a.backend)
         sc = []
         for v in videos[:2]:
             tr.reset()
@@ -306,12 +323,13 @@ def accuracy_part(assets, manifest, precisions, a, json_path) -> dict:
         score = round(float(np.percentile(sc, 10)), 3)
     head = "frame_encoder_head" in manifest["models"][precisions[0]]
     rows = evaluate_policies(assets, precisions, default_policies(score, head), videos,
-                             a.threads, progress=not a.no_progress)
+                             a.threads, progress=not a.no_progress, backend=a.backend)
     settings = [OneEuroParams(), OneEuroParams(4.0, 2.0, 1.0), OneEuroParams(0.5, 1.0, 1.0)]
     smooth = []
     for label, policy in (("every 30", {"reinit_every": 30}),
                           ("initializer every frame", {"reinit_every": 1})):
-        for r in evaluate_smoothing(assets, videos, a.threads, settings, policy=policy):
+        for r in evaluate_smoothing(assets, videos, a.threads, settings, policy=policy,
+                                    backend=a.backend):
             smooth.append({"policy": label, **r})
     png = os.path.splitext(json_path)[0] + "_pck.png"
     plot_pck_vs_ms(rows, png, f"PCK@0.2 vs ms/frame, {a.pck_videos} held-out synthetic videos "

@@ -15,6 +15,23 @@ class UserError(Exception):
     """Bad input that the user can fix; the message names the file and the problem."""
 
 
+ONNXRUNTIME_MISSING = ("onnxruntime is not installed: pip install -e '.[onnx]' "
+                       "(onnxruntime-gpu on a machine with CUDA or TensorRT)")
+
+
+def require_module(name: str, message: str) -> None:
+    """UserError(message) when the top-level module `name` is not installed (checked
+    without importing it)."""
+    import importlib.util
+
+    if name in sys.modules:  # imported already, or None: blocked on purpose
+        found = sys.modules[name] is not None
+    else:
+        found = importlib.util.find_spec(name) is not None
+    if not found:
+        raise UserError(message)
+
+
 def quiet_libraries() -> None:
     """Silences TensorFlow's C++ logs, oneDNN notices and OpenCV's logs (before importing)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

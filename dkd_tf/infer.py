@@ -1,7 +1,8 @@
-"""Video CLI: track poses through a video (or a camera) with the exported LiteRT graphs.
+"""Video CLI: track poses through a video (or a camera) with the exported graphs.
 
     python -m dkd_tf.infer VIDEO [--camera N] [--assets DIR] [--precision p]
-        [--roi full|track|person] [--roi-margin m] [--reinit-every N] [--reinit-score s] [--smooth none|one-euro]
+        [--backend litert|onnxruntime] [--roi full|track|person] [--roi-margin m]
+        [--reinit-every N] [--reinit-score s] [--smooth none|one-euro]
         [--out OUT.mp4] [--json OUT.json] [--csv OUT.csv]
 
 Streams frames (constant memory), shows a progress bar with frames per second, and writes an
@@ -9,8 +10,10 @@ overlay MP4 (skeleton, joint scores, a red INIT marker on initializer frames, th
 as a grey box), a JSON file ({"video", "fps", "joints", "frames": [{"index", "keypoints":
 [[x, y, score], ...], "initializer"}, ...]}, keypoints in frame pixels) and/or a CSV (one
 row per frame and joint). With --roi full --reinit-every 0 --smooth none the keypoints are
-exactly the manifest's host loop. Imports the runtime (NumPy, OpenCV, LiteRT) only, never
-TensorFlow; arguments and files are checked before those imports.
+exactly the manifest's host loop. --backend onnxruntime runs the manifest's ONNX graphs
+(export/to_onnx.py) on TensorRT, CUDA or the CPU, whichever onnxruntime has, and says which.
+Imports the runtime (NumPy, OpenCV, LiteRT or onnxruntime) only, never TensorFlow;
+arguments and files are checked before those imports.
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ import sys
 import time
 from typing import Callable, Optional, Sequence
 
-from .errors import UserError, quiet_libraries, run_cli
+from .errors import (ONNXRUNTIME_MISSING, UserError, quiet_libraries, require_module,
+                     run_cli)
 
 DEFAULT_ASSETS = "android_demo_assets"
 # Defaults chosen on real footage (python -m dkd_tf.benchmark.real_footage, README "Real
@@ -40,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--assets", default=DEFAULT_ASSETS,
                     help=f"folder with manifest.json and the .tflite graphs ({DEFAULT_ASSETS})")
     ap.add_argument("--precision", default="fp32", help="fp32, fp16 or int8 (as exported)")
+    ap.add_argument("--backend", choices=("litert", "onnxruntime"), default="litert",
+                    help="LiteRT on the .tflite graphs, or onnxruntime on the .onnx ones "
+                         "(TensorRT > CUDA > CPU, whichever it has; pip install -e '.[onnx]')")
     ap.add_argument("--roi", choices=("full", "track", "person"), default=DEFAULT_ROI,
                     help="input region: the whole frame; a crop around the last pose; or "
                          "person: find the person with a whole-frame pass, then a crop that "
@@ -60,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", default=None, help="overlay video (.mp4)")
     ap.add_argument("--json", default=None, help="keypoints as JSON")
     ap.add_argument("--csv", default=None, help="keypoints as CSV, one row per frame and joint")
-    ap.add_argument("--threads", type=int, default=None, help="LiteRT CPU threads")
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads")
     ap.add_argument("--delegate", default=None,
                     help="LiteRT delegate: a library path, or 'none' for plain kernels")
     ap.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
@@ -88,6 +95,11 @@ def validate_args(a) -> None:
         raise UserError(f"--threads must be >= 1 (got {a.threads})")
     if a.max_frames is not None and a.max_frames < 1:
         raise UserError(f"--max-frames must be >= 1 (got {a.max_frames})")
+    if a.backend == "onnxruntime":
+        if a.delegate is not None:
+            raise UserError("--delegate is a LiteRT option; onnxruntime picks its execution "
+                            "provider itself")
+        require_module("onnxruntime", ONNXRUNTIME_MISSING)
     outs = {}
     for flag, suffix in (("out", ".mp4"), ("json", ".json"), ("csv", ".csv")):
         p = getattr(a, flag)
@@ -98,7 +110,7 @@ def validate_args(a) -> None:
             if p in outs.values():
                 raise UserError(f"{p}: given for two outputs")
             outs[flag] = p
-    _check_manifest_light(a.assets, a.precision)
+    _check_manifest_light(a.assets, a.precision, a.backend)
 
 
 def roi_options(a) -> dict:
@@ -106,7 +118,7 @@ def roi_options(a) -> dict:
     return {} if a.roi_margin is None else {"roi_margin": a.roi_margin}
 
 
-def _check_manifest_light(assets: str, precision: str) -> None:
+def _check_manifest_light(assets: str, precision: str, backend: str = "litert") -> None:
     path = os.path.join(assets, "manifest.json") if os.path.isdir(assets) else assets
     if not os.path.exists(assets):
         raise UserError(f"{assets}: no such assets folder (export one with export/to_tflite.py, "
@@ -122,6 +134,14 @@ def _check_manifest_light(assets: str, precision: str) -> None:
     if fmt != "dkd-tf/1":
         raise UserError(f"{path}: manifest format {fmt!r} is not 'dkd-tf/1'")
     models = m.get("models") if isinstance(m.get("models"), dict) else {}
+    if backend == "onnxruntime":
+        models = m.get("onnx") if isinstance(m.get("onnx"), dict) else {}
+        if not models:
+            raise UserError(f"{path}: no 'onnx' section, so nothing for onnxruntime (add it "
+                            f"with python export/to_onnx.py --assets {assets})")
+        if precision not in models:
+            raise UserError(f"{path}: no {precision!r} 'onnx' models (has "
+                            f"{', '.join(models)})")
     if precision not in models:
         raise UserError(f"{path}: no {precision!r} models (has {', '.join(models) or 'none'})")
 
@@ -200,10 +220,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         tracker = PoseTracker(a.assets, a.precision, a.delegate, a.threads, roi=a.roi,
                               reinit_every=a.reinit_every, reinit_score=a.reinit_score,
-                              smooth=smooth, fps=source.fps, **roi_options(a))
+                              smooth=smooth, fps=source.fps, backend=a.backend,
+                              **roi_options(a))
     except BaseException:
         source.release()
         raise
+    print(f"{a.backend}: {tracker.describe()}", file=sys.stderr)
     writers, finished, stats = {}, False, {"frames": 0}
     try:
         if a.out:
@@ -212,7 +234,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             writers["json"] = JsonStreamWriter(check_output_path(a.json, ".json"), {
                 "video": a.video if a.video is not None else f"camera:{a.camera}",
                 "fps": source.fps, "width": source.size[0], "height": source.size[1],
-                "joints": tracker.joints, "precision": a.precision, "roi": a.roi,
+                "joints": tracker.joints, "precision": a.precision, "backend": a.backend,
+                "roi": a.roi,
                 "reinit_every": a.reinit_every, "reinit_score": a.reinit_score,
                 "smooth": a.smooth})
         if a.csv:

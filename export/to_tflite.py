@@ -5,7 +5,8 @@ fp32, fp16 and int8: <graph>_<precision>.tflite for pose_initializer, frame_enco
 dynamic_conv (and frame_encoder_head, F with its per-frame head, when the checkpoint has one
 that matches F), manifest.json, README.md and golden/ (a clip + expected keypoints). Every model
 is checked for builtin-only ops and (when ../shared/tools/gpu_check is set up) for the GPU
-delegate. Files are staged and renamed into place, manifest.json last.
+delegate. Files are staged and renamed into place, manifest.json last. --onnx then adds the
+ONNX graphs as export/to_onnx.py does.
 """
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ def parse_args(argv):
                     help="held-out videos for the Keras reference PCK in the manifest (0: none)")
     ap.add_argument("--no-golden", action="store_true", help="skip golden/")
     ap.add_argument("--no-gpu-check", action="store_true", help="skip the GPU-delegate check")
+    ap.add_argument("--onnx", action="store_true",
+                    help="also write ONNX graphs (export/to_onnx.py; needs '.[export-onnx]')")
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
     return ap.parse_args(argv)
 
@@ -72,6 +75,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from dkd_tf.io_utils import ensure_writable_dir
 
     precisions = parse_precisions(a.precision)
+    if a.onnx:
+        if "fp32" not in precisions:
+            raise UserError("--onnx converts the fp32 graphs: include fp32 in --precision")
+        from dkd_tf.edge.onnx_export import check_converter
+
+        check_converter()
     if a.calibration_frames < 1:
         raise UserError(f"--calibration-frames must be positive (got {a.calibration_frames})")
     if a.reference_videos < 0:
@@ -108,6 +117,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"Keras reference PCK@0.2 {ref['keras_pck']:.3f} on {ref['protocol']['videos']} "
               f"held-out videos; run: python export/verify.py {a.out}")
     print(f"wrote {os.path.join(out, 'manifest.json')}")
+    if a.onnx:
+        from dkd_tf.edge.onnx_export import convert_folder
+
+        return convert_folder(a.out, quiet=a.quiet)
     return 0
 
 

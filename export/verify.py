@@ -1,6 +1,7 @@
-"""python export/verify.py DIR: run an exported set with LiteRT on held-out synthetic videos.
+"""python export/verify.py DIR: run an exported set on held-out synthetic videos.
 
-Prints, per precision, PCK@0.2 of the manifest's loop, its drop from the Keras model (the
+Runs the .tflite graphs with LiteRT, or with --backend onnxruntime the .onnx ones. Prints,
+per precision, PCK@0.2 of the manifest's loop, its drop from the Keras model (the
 reference the exporter measured under the same protocol), and the median ms per call of each
 graph on this CPU. --gpu also checks every model on LiteRT's GPU accelerator when LiteRT
 finds a GPU adapter here ("not verified" when it finds none). Needs LiteRT, NumPy and OpenCV;
@@ -30,7 +31,10 @@ def parse_args(argv):
     ap.add_argument("--videos", type=int, default=None,
                     help="held-out videos (default: the manifest's reference protocol)")
     ap.add_argument("--frames", type=int, default=None, help="frames per video")
-    ap.add_argument("--threads", type=int, default=2, help="LiteRT CPU threads")
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads")
+    ap.add_argument("--backend", choices=("litert", "onnxruntime"), default="litert",
+                    help="run the .tflite graphs (LiteRT) or the .onnx ones (onnxruntime; "
+                         "export/to_onnx.py adds them)")
     ap.add_argument("--gpu", action="store_true",
                     help="also run each model on LiteRT's GPU accelerator and compare with CPU")
     ap.add_argument("--json", default=None, help="also write the results here")
@@ -49,11 +53,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise UserError(f"{flag} must be positive (got {v})")
     man = mf.load(a.dir)
     folder = os.path.abspath(a.dir if os.path.isdir(a.dir) else os.path.dirname(a.dir))
-    precisions = mf.parse_precisions(a.precision) if a.precision else tuple(man["models"])
-    missing = [p for p in precisions if p not in man["models"]]
+    section = "models" if a.backend == "litert" else "onnx"
+    if not man.get(section):
+        raise UserError(f"{os.path.join(folder, 'manifest.json')}: no {section!r} section "
+                        f"(add it with python export/to_onnx.py --assets {a.dir})")
+    if a.gpu and a.backend != "litert":
+        raise UserError("--gpu checks LiteRT's GPU accelerator: use it with --backend litert")
+    precisions = mf.parse_precisions(a.precision) if a.precision else tuple(man[section])
+    missing = [p for p in precisions if p not in man[section]]
     if missing:
-        raise UserError(f"{folder}: no {', '.join(missing)} models in the manifest "
-                        f"(has {', '.join(man['models'])})")
+        raise UserError(f"{folder}: no {', '.join(missing)} {a.backend} models in the "
+                        f"manifest (has {', '.join(man[section])})")
     ref = man.get("reference") or {}
     base = ref.get("protocol") or {}
     size = int(man["input"]["height"])
@@ -68,12 +78,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for prec in precisions:
         print(f"running {prec} on {proto['videos']} videos x {proto['frames']} frames ...",
               file=sys.stderr, flush=True)
-        rows[prec] = vf.litert_pck(man, folder, prec, data, a.threads)
+        rows[prec] = vf.runtime_pck(man, folder, prec, data, a.threads, a.backend)
         if a.gpu:
             rows[prec]["gpu_check"] = _gpu(man, folder, prec, data)
             oks = [v["ok"] for v in rows[prec]["gpu_check"].values()]
             rows[prec]["gpu"] = ("ok" if all(o is True for o in oks) else
                                  "FAIL" if any(o is False for o in oks) else "not verified")
+    print(f"{a.backend}: {rows[precisions[0]]['device']}")
     print(vf.format_table(rows, keras))
     if keras is None:
         print("drop: n/a (no Keras reference for this protocol; export with "

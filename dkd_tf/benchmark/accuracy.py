@@ -86,7 +86,8 @@ def _pck(kp, videos) -> float:
 
 
 def evaluate_policies(assets: str, precisions: Sequence[str], policies, videos: List[dict],
-                      threads: int, progress: bool = True) -> List[dict]:
+                      threads: int, progress: bool = True, backend: str = "litert"
+                      ) -> List[dict]:
     """PCK@0.2 and mean ms per frame (tracker.process wall time: preprocessing, graphs,
     decoding) of each precision and policy on the given videos."""
     from ..progress import progress_bar
@@ -95,7 +96,7 @@ def evaluate_policies(assets: str, precisions: Sequence[str], policies, videos: 
     rows = []
     todo = [(p, lab, kw) for p in precisions for lab, kw in policies]
     for prec, label, kw in progress_bar(todo, desc="policies", unit="run", disable=not progress):
-        tr = PoseTracker(assets, prec, num_threads=threads, **kw)
+        tr = PoseTracker(assets, prec, num_threads=threads, backend=backend, **kw)
         res = run_tracker(tr, videos)
         vis = np.stack([v["visible"] for v in videos])
         box = np.stack([v["bbox"] for v in videos])
@@ -109,7 +110,7 @@ def evaluate_policies(assets: str, precisions: Sequence[str], policies, videos: 
 
 
 def evaluate_smoothing(assets: str, videos: List[dict], threads: int, settings,
-                       policy: Optional[dict] = None) -> List[dict]:
+                       policy: Optional[dict] = None, backend: str = "litert") -> List[dict]:
     """Jitter and PCK of the raw and the One-Euro-smoothed keypoints (fp32) for each
     OneEuroParams in settings; the first row is the ground truth's own acceleration."""
     from ..runtime import PoseTracker
@@ -120,7 +121,8 @@ def evaluate_smoothing(assets: str, videos: List[dict], threads: int, settings,
     rows = [{"smoothing": "ground truth", "pck": 1.0, "jitter": jitter(gt, vis, box)}]
     raw_done = False
     for p in settings:
-        tr = PoseTracker(assets, "fp32", num_threads=threads, smooth=p, **(policy or {}))
+        tr = PoseTracker(assets, "fp32", num_threads=threads, smooth=p, backend=backend,
+                         **(policy or {}))
         res = run_tracker(tr, videos)
         if not raw_done:
             rows.append({"smoothing": "none", "pck": _pck(res["raw_keypoints"], videos),

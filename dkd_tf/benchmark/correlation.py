@@ -20,7 +20,7 @@ def correlation_benchmark(kernel_size: int, matching: str, m: int, n: int, C: in
 
     tf = import_tensorflow()
     from ..models.dynamic_conv import DynamicConv
-    from ..runtime import make_interpreter
+    from ..runtime.litert import LiteRTModel
 
     S = kernel_size
     layer = DynamicConv(S, matching)
@@ -81,7 +81,7 @@ def correlation_benchmark(kernel_size: int, matching: str, m: int, n: int, C: in
         p = os.path.join(tmp, f"{k}.tflite")
         with open(p, "wb") as f:
             f.write(data)
-        interps[k] = make_interpreter(p, threads)
+        interps[k] = LiteRTModel(p, threads)
     ms = time_rounds(interps, rounds, warmup)
     flops = layer.flops(m, n, C, K)
     dyn_ms, ref_ms = float(np.median(ms["dynamic"])), float(np.median(ms["constant"]))

@@ -17,7 +17,7 @@ import json, resource, sys, time
 import numpy as np
 from dkd_tf.runtime import PoseTracker
 assets, precision, threads, frames = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-tr = PoseTracker(assets, precision, num_threads=threads, reinit_every=30)
+tr = PoseTracker(assets, precision, num_threads=threads, reinit_every=30, backend=sys.argv[5])
 H, W = tr.input_hw
 rng = np.random.default_rng(0)
 frame = rng.integers(0, 255, (H, W, 3), dtype=np.uint8)
@@ -55,10 +55,11 @@ def current_rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def runtime_peak_rss(assets: str, precision: str, threads: int, frames: int = 100) -> dict:
+def runtime_peak_rss(assets: str, precision: str, threads: int, frames: int = 100,
+                     backend: str = "litert") -> dict:
     """Peak RSS of a fresh process that imports only the runtime and tracks `frames` frames."""
     r = subprocess.run([sys.executable, "-c", _RSS_PROBE, assets, precision, str(threads),
-                        str(frames)], capture_output=True, text=True, timeout=600)
+                        str(frames), backend], capture_output=True, text=True, timeout=600)
     if r.returncode != 0:
         raise RuntimeError(f"runtime RSS probe failed: {r.stderr.strip()[-500:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])

@@ -1,6 +1,7 @@
-"""Timing of LiteRT interpreters: one interpreter per graph with a stated thread count and
-the default delegate (XNNPACK), random inputs set once, `warmup` invokes, then rounds in
-which every graph is invoked once, in turn, so all graphs see the same machine load."""
+"""Timing of the exported graphs on a runtime backend: one model per graph with a stated
+thread count (LiteRT: the default delegate, XNNPACK; onnxruntime: the best execution
+provider it has), random inputs set once, `warmup` invokes, then rounds in which every
+graph is invoked once, in turn, so all graphs see the same machine load."""
 from __future__ import annotations
 
 import os
@@ -9,15 +10,16 @@ from typing import Dict
 
 import numpy as np
 
+from ..runtime.manifest import GRAPHS  # noqa: F401  (re-exported)
 from .tflite_analysis import analyze_tflite
 
-GRAPHS = ("pose_initializer", "frame_encoder", "dynamic_conv")
 OPTIONAL = ("frame_encoder_head",)  # timed too when the manifest has it
 
-
-def _fill_inputs(interp, rng) -> None:
-    for d in interp.get_input_details():
-        shape, dt = tuple(d["shape"]), d["dtype"]
+def _fill_inputs(model, rng) -> None:
+    """Random inputs for a runtime model (backends.load_model), set once."""
+    feeds = {}
+    for d in model.inputs:
+        shape, dt = tuple(int(v) for v in d["shape"]), np.dtype(d["dtype"])
         if np.issubdtype(dt, np.integer):
             info = np.iinfo(dt)
             x = rng.integers(max(info.min, -100), min(info.max, 100), shape).astype(dt)
@@ -25,11 +27,13 @@ def _fill_inputs(interp, rng) -> None:
             x = rng.standard_normal(shape).astype(dt)
             if "heatmap" in d["name"]:
                 x = np.abs(x) * 0.3
-        interp.set_tensor(d["index"], x)
+        feeds[d["name"]] = x
+    model.set_inputs(feeds)
 
 
 def time_rounds(interps: Dict[str, object], rounds: int, warmup: int) -> Dict[str, np.ndarray]:
-    """Invokes each interpreter once per round, in turn -> {name: ms per round [rounds]}."""
+    """Invokes each model once per round, in turn -> {name: ms per round [rounds]}.
+    interps: runtime models (set_inputs / invoke)."""
     rng = np.random.default_rng(0)
     for it in interps.values():
         _fill_inputs(it, rng)
@@ -52,20 +56,23 @@ def _stats(ms: np.ndarray) -> dict:
 
 
 def bench_precision(manifest: dict, precision: str, threads: int, rounds: int,
-                    warmup: int) -> dict:
+                    warmup: int, backend: str = "litert") -> dict:
     """Analysis and timing of one precision's three graphs (and frame_encoder_head when
-    exported: "encoder_head_frame")."""
-    from ..runtime import graph_files, make_interpreter
+    exported: "encoder_head_frame") on a backend. Params and FLOPs are read from the .tflite
+    file (for ONNX: the fp32 one every .onnx file is converted from; edge/onnx_export.py)."""
+    from ..runtime import graph_files, graph_specs, load_model
 
-    names = GRAPHS + tuple(g for g in OPTIONAL if g in manifest["models"][precision])
-    files = graph_files(manifest, precision, names=names)
-    interps = {g: make_interpreter(files[g], threads) for g in names}
-    ms = time_rounds(interps, rounds, warmup)
+    optional = tuple(g for g in OPTIONAL if g in graph_specs(manifest, precision, backend))
+    names = GRAPHS + optional
+    files = graph_files(manifest, precision, backend=backend, names=names)
+    tflite = files if backend == "litert" else graph_files(manifest, "fp32", names=names)
+    models = {g: load_model(backend, files[g], threads, precision=precision) for g in names}
+    ms = time_rounds(models, rounds, warmup)
     parts = {}
     for g in names:
-        a = analyze_tflite(files[g])
+        a = analyze_tflite(tflite[g])
         parts[g] = {"file": os.path.basename(files[g]), "bytes": os.path.getsize(files[g]),
-                    **a, **_stats(ms[g])}
+                    "device": models[g].device, **a, **_stats(ms[g])}
     tracked = ms["frame_encoder"] + ms["dynamic_conv"]
     init = ms["pose_initializer"]
     tf_ = parts["frame_encoder"]["flops"] + parts["dynamic_conv"]["flops"]

@@ -5,8 +5,9 @@
   calibration int8 representative data from synthetic videos
   manifest    manifest.json: build, validate, the role mapping (no TensorFlow)
   gpu         GPU-delegate verdicts (../shared/tools/gpu_check; LiteRT's own GPU path)
-  litert      interpreter loading and op listing (no TensorFlow)
-  host_loop   the manifest's loop over the exported graphs (no TensorFlow)
+  litert      interpreter loading (the runtime's) and op listing (no TensorFlow)
+  host_loop   the manifest's loop over the exported graphs: a view of dkd_tf.runtime's tracker
+  onnx_export ONNX graphs beside the .tflite files, parity with LiteRT (tf2onnx; TensorFlow)
   golden      the golden clip for device ports
   verify      PCK of the exported set on held-out synthetic videos
   checkpoint  which checkpoint to export (checked before TensorFlow) and a complete restore

@@ -46,8 +46,8 @@ from tensorflow.python.framework.convert_to_constants import (  # noqa: E402
     convert_variables_to_constants_v2)
 
 from ..models.dynamic_conv import DynamicConv, correlation_scale  # noqa: E402
+from ..runtime.manifest import GRAPHS  # noqa: E402  (the one table of graph names)
 
-GRAPHS = ("pose_initializer", "frame_encoder", "dynamic_conv")
 OPTIONAL_GRAPHS = ("frame_encoder_head",)
 Shape = Tuple[int, ...]
 

@@ -1,7 +1,7 @@
-"""LiteRT helpers that never import TensorFlow (unless no LiteRT interpreter exists at all).
+"""LiteRT helpers of the export library that never import TensorFlow (unless no LiteRT
+interpreter exists at all). Interpreters come from the runtime (dkd_tf.runtime.litert).
 
-  load_interpreter(path, num_threads) -> an Interpreter with tensors allocated, from
-      ai_edge_litert.interpreter, else tflite_runtime.interpreter, else tf.lite.
+  load_interpreter(path, num_threads) -> an Interpreter with tensors allocated.
   model_ops(path_or_bytes) -> [(op name, version)] per operator, read from the flatbuffer
       with the schema module LiteRT ships (no interpreter, no TensorFlow).
   non_builtin_ops(ops) -> the custom / Flex ops among them (an exported graph must have none).
@@ -12,47 +12,24 @@ from __future__ import annotations
 
 import collections
 import importlib
-import os
 from typing import Dict, List, Optional, Tuple, Union
 
-from ..errors import muted_stderr, UserError
+from ..errors import UserError
+from ..runtime.litert import interpreter_api, make_interpreter
 
-_INTERPRETERS = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter")
 _SCHEMAS = ("ai_edge_litert.schema_py_generated", "tflite_runtime.schema_py_generated",
             "tensorflow.lite.python.schema_py_generated")
 
 
 def interpreter_class():
-    """The Interpreter class of the first LiteRT flavour that imports."""
-    for name in _INTERPRETERS:
-        try:
-            return importlib.import_module(name).Interpreter
-        except ImportError:
-            continue
-    try:
-        from ..errors import import_tensorflow
-
-        return import_tensorflow().lite.Interpreter
-    except ImportError:
-        raise UserError("no TFLite interpreter found: pip install ai-edge-litert "
-                        "(or tflite-runtime)") from None
+    """The Interpreter class of the first LiteRT flavour that imports (the runtime's)."""
+    return interpreter_api()[0]
 
 
 def load_interpreter(path: str, num_threads: Optional[int] = None):
-    """An interpreter for the .tflite file at path, tensors allocated (XNNPACK on CPU)."""
-    cls = interpreter_class()
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: no such model file")
-    try:
-        with muted_stderr():  # LiteRT's C++ "INFO: Created TensorFlow Lite XNNPACK delegate"
-            it = cls(model_path=path, num_threads=num_threads)
-            it.allocate_tensors()
-    except (ValueError, RuntimeError) as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UserError(f"{path}: not a usable TFLite model ({first})") from None
-    return it
-
-
+    """An interpreter for the .tflite file at path, tensors allocated (XNNPACK on CPU):
+    the runtime's make_interpreter."""
+    return make_interpreter(path, num_threads)
 
 
 def signature_tensors(interpreter, key: Optional[str] = None) -> Dict[str, Dict[str, dict]]:

@@ -15,9 +15,8 @@ from typing import Dict, List, Optional
 from ..io_utils import sha256_file  # noqa: F401  (re-exported)
 from ..codec import DARK_EPS, DECODE_METHODS
 from ..errors import UserError
+from ..runtime.manifest import GRAPHS, MANIFEST_FORMAT as FORMAT, ROLES  # noqa: F401
 
-FORMAT = "dkd-tf/1"
-GRAPHS = ("pose_initializer", "frame_encoder", "dynamic_conv")
 # optional graphs: present in models[precision] only when exported; a client that runs the
 # loop below ignores them. Each entry carries "role" (what it is for).
 OPTIONAL_GRAPHS = ("frame_encoder_head",)
@@ -25,12 +24,6 @@ HEAD_ROLE = ("optional per-frame baseline: heatmaps = frame_encoder_head(x) on e
              "(F with its per-frame head, no state, no pose_initializer); not part of the "
              "loop")
 PRECISIONS = ("fp32", "fp16", "int8")
-ROLES = {
-    "pose_initializer": (("image",), ("heatmaps",)),
-    "frame_encoder": (("image",), ("features",)),
-    "dynamic_conv": (("features_prev", "heatmaps_prev", "features"), ("heatmaps",)),
-    "frame_encoder_head": (("image",), ("heatmaps",)),
-}
 TOP_KEYS = ("format", "preset", "checkpoint", "input", "heatmap", "decode", "joints",
             "skeleton", "models")
 LOOP = ("f = frame_encoder(x0); h = pose_initializer(x0); for each next frame x: "

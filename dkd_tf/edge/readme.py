@@ -47,6 +47,36 @@ def _int8_text(man: dict) -> str:
     return text + "; for CPUs and NPUs)"
 
 
+def _onnx_text(man: dict) -> str:
+    """The ONNX section (export/to_onnx.py), empty when the manifest has none."""
+    onnx = man.get("onnx") or {}
+    if not onnx:
+        return ""
+    rows = ["| file | MB | opset | max abs diff from LiteRT fp32 |", "|---|---:|---:|---:|"]
+    for graphs in onnx.values():
+        for g in GRAPHS:
+            e = graphs[g]
+            rows.append(f"| `{e['file']}` | {e['bytes'] / 1e6:.2f} | {e['opset']} | "
+                        f"{e['parity']['max_abs_diff']:.1e} |")
+    table = "\n".join(rows)
+    return f"""
+## ONNX (onnxruntime: TensorRT, CUDA, CPU)
+
+Written by `python export/to_onnx.py` from the fp32 `.tflite` files (tf2onnx, TFLite path);
+`manifest.json` lists them under `"onnx"` with the same tensor names, roles and shapes as the
+LiteRT models, so the loop and wiring above are unchanged. `fp16` has float16 weights and
+activations (float32 I/O). The differences are each graph's output against LiteRT fp32 on the
+same inputs (golden and synthetic clips).
+
+{table}
+
+`python -m dkd_tf.infer VIDEO --assets <this folder> --backend onnxruntime` runs them on
+TensorRT, CUDA or the CPU, whichever the installed onnxruntime has (`onnxruntime-gpu` for the
+first two). `trtexec --onnx=pose_initializer_fp32.onnx --fp16 --saveEngine=...` builds a TensorRT
+engine directly.
+"""
+
+
 def render_readme(man: dict) -> str:
     inp, hm = man["input"], man["heatmap"]
     H, W = inp["height"], inp["width"]
@@ -167,7 +197,7 @@ def run(g, **arrays):
 then the loop above (`run(encoder, image=x)["features"]`, ...). The wheel runs on the CPU with
 XNNPACK; its `CompiledModel` API can use a GPU through LiteRT's WebGPU accelerator where a
 Vulkan driver exists (not measured on a Jetson here).
-
+{_onnx_text(man)}
 ## Tensor names ({prec0})
 
 {_tensor_table(man, prec0)}

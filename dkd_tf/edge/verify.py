@@ -7,7 +7,8 @@ over visible joints. The exporter stores the Keras model's PCK under this protoc
 manifest ("reference"), so verification needs no TensorFlow unless asked for another
 protocol.
 
-Everything here is NumPy + OpenCV + LiteRT, except `keras_pck` (TensorFlow, lazily).
+Everything here is NumPy + OpenCV + the runtime (LiteRT or onnxruntime), except `keras_pck`
+(TensorFlow, lazily).
 """
 from __future__ import annotations
 
@@ -44,15 +45,23 @@ def pck_of(keypoints: np.ndarray, data: dict) -> float:
                      flat(data["visible"]))["mean"])
 
 
-def litert_pck(manifest: dict, folder: str, precision: str, data: dict,
-               num_threads: Optional[int] = 2) -> dict:
-    """{"pck", "ms": {graph: median ms per call}, "ms_tracked_frame", "ms_first_frame"}."""
-    loop = HostLoop(manifest, folder, precision, num_threads)
+def runtime_pck(manifest: dict, folder: str, precision: str, data: dict,
+                num_threads: Optional[int] = 2, backend: str = "litert") -> dict:
+    """{"pck", "ms": {graph: median ms per call}, "ms_tracked_frame", "ms_first_frame",
+    "device"} of the runtime's loop on one backend (litert or onnxruntime)."""
+    loop = HostLoop(manifest, folder, precision, num_threads, backend)
     kps = np.stack([loop.video(v)[0] for v in data["frames"]])
     ms = loop.ms_per_call()
     return {"pck": pck_of(kps, data), "ms": ms,
             "ms_tracked_frame": ms["frame_encoder"] + ms["dynamic_conv"],
-            "ms_first_frame": ms["frame_encoder"] + ms["pose_initializer"]}
+            "ms_first_frame": ms["frame_encoder"] + ms["pose_initializer"],
+            "device": loop.tracker.describe()}
+
+
+def litert_pck(manifest: dict, folder: str, precision: str, data: dict,
+               num_threads: Optional[int] = 2) -> dict:
+    """runtime_pck on LiteRT."""
+    return runtime_pck(manifest, folder, precision, data, num_threads, "litert")
 
 
 def keras_keypoints(model, cfg, frames: np.ndarray, method: str = "dark") -> np.ndarray:

@@ -1,0 +1,92 @@
+"""The input region of PoseTracker (roi "full", "track" or "person"; the modes are described in
+dkd_tf.runtime.tracker's module docs): which crop of the frame the graphs see, when the crop
+moves, and re-anchoring the state into a moved crop.
+
+A mixin of PoseTracker: it reads the tracker's settings (roi, roi_margin, roi_shift,
+roi_zoom, roi_min_score, roi_min_joints, roi_min_side, input_hw, stride), its state `_s`
+and its graphs / preprocess.
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+
+from .geometry import apply_affine, box_crop_matrix, invert_affine, warp_heatmaps
+
+ROI_MODES = ("full", "track", "person")
+
+
+class RegionMixin:
+    """The region methods of PoseTracker (see the module docs)."""
+
+    # ---- ROI ---------------------------------------------------------------------------
+    def _confident(self, kp, sc):
+        ok = np.isfinite(kp).all(1) & (sc >= self.roi_min_score)
+        return kp[ok] if ok.sum() >= self.roi_min_joints else None
+
+    def _person_size(self, kp, sc, shape) -> float:
+        pts = self._confident(kp, sc)
+        if pts is None:
+            return float(max(shape[:2]))
+        return float(max(np.ptp(pts[:, 0]), np.ptp(pts[:, 1]), 1.0))
+
+    def _wanted_crop(self, shape):
+        """(cx, cy, side) around the previous keypoints, or None (whole frame)."""
+        if self.roi == "full" or self._s.keypoints is None:
+            return None
+        return self._crop_around(self._s.keypoints, self._s.scores, shape)
+
+    def _crop_around(self, kp, sc, shape):
+        """(cx, cy, side) around the confident keypoints kp [K, 2], or None (too few)."""
+        pts = self._confident(kp, sc)
+        if pts is None:
+            return None
+        # a confident joint far from the others is a false find (a pole, a cone), not a
+        # limb: keep joints within 3x the median distance from the joints' median
+        d = np.linalg.norm(pts - np.median(pts, axis=0), axis=1)
+        near = pts[d <= 3.0 * max(float(np.median(d)), 1.0)]
+        if len(near) >= self.roi_min_joints:
+            pts = near
+        h, w = shape[:2]
+        lo, hi = pts.min(0), pts.max(0)
+        side = max(hi[0] - lo[0], hi[1] - lo[1]) * self.roi_margin
+        side = min(max(side, self.roi_min_side * min(h, w), 16.0), 1.2 * max(h, w))
+        c = np.clip((lo + hi) / 2.0, 0.0, [w - 1.0, h - 1.0])  # keep the person's centre in view
+        return (float(c[0]), float(c[1]), float(side))
+
+    def _find_person(self, frame, rgb):
+        """roi="person": a coarse pass of the initializer over the whole frame; the crop
+        around the joints it finds confidently, or None (then the whole frame is used)."""
+        x, A = self.preprocess(frame, None, rgb)
+        kp, sc = self.decode(self.graphs["pose_initializer"].run(image=x)["heatmaps"], A)
+        self.coarse_passes += 1
+        return self._crop_around(kp, sc, frame.shape)
+
+    def _should_move(self, cur, want) -> bool:
+        if cur is None or want is None:
+            return cur != want
+        shift = np.hypot(want[0] - cur[0], want[1] - cur[1]) > self.roi_shift * cur[2]
+        zoom = max(want[2] / cur[2], cur[2] / want[2]) > self.roi_zoom
+        return bool(shift or zoom)
+
+    def _crop_matrix(self, box) -> np.ndarray:
+        H, W = self.input_hw
+        return box_crop_matrix(box[:2], box[2], H, W)
+
+    def _reanchor(self, box, rgb) -> None:
+        """Moves the state into a new crop: encoder on the previous frame there, heatmaps
+        warped from the old crop."""
+        s = self._s
+        A_new = None if box is None else self._crop_matrix(box)
+        x, A_new = self.preprocess(s.prev_frame, A_new, rgb)
+        s.features = self.graphs["frame_encoder"].run(image=x)["features"]
+        s.heatmaps = warp_heatmaps(s.heatmaps[0], s.A, A_new, self.stride)[None]
+        s.A, s.crop_box = A_new, box
+        self.reanchors += 1
+
+    def _roi_box(self, A) -> Tuple[float, float, float, float]:
+        H, W = self.input_hw
+        Ai = invert_affine(A)
+        (x1, y1), (x2, y2) = apply_affine([[0, 0], [W - 1, H - 1]], Ai)
+        return (float(x1), float(y1), float(x2), float(y2))
