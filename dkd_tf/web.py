@@ -45,11 +45,12 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run", "--disable-sync",
                   "--disable-quic", "--disable-default-apps", "--mute-audio",
-                  "--window-size=900,760")
+                  "--hide-scrollbars")
 WEBGPU_FLAGS = ("--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader",
                 "--enable-features=Vulkan")
-# LiteRT.js logs INFO lines through console.error, and one NPU registration error: noise.
-CONSOLE_NOISE = ("INFO: ", "npu_registry.cc")
+# LiteRT.js logs INFO lines through console.error, one NPU registration error, and a
+# warning on a page without a GPU (the Wasm backend needs none): noise.
+CONSOLE_NOISE = ("INFO: ", "npu_registry.cc", "Failed to create default WebGPU device")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -384,6 +385,8 @@ class Chromium:
                                     session=False)["sessionId"]
         self.send("Runtime.enable")
         self.send("Page.enable")
+        self.send("Emulation.setDeviceMetricsOverride", {"width": 900, "height": 720,
+                                                         "deviceScaleFactor": 1, "mobile": False})
         self.send("Browser.grantPermissions", {"permissions": ["videoCapture"]}, session=False)
         self.send("Page.navigate", {"url": url})
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -134,35 +135,79 @@ def _write_y4m(path, frames_bgr, fps=25):
     return path
 
 
-@pytest.mark.slow
-def test_page_tracks_a_fake_camera(clips, tmp_path):
-    """Chromium's fake camera plays the clip (looping); each camera frame's keypoints lie
-    within one heatmap cell (mean over joints) of infer's keypoints on some frame of the clip,
-    and they move with the person."""
-    _need_browser()
-    ref = _keypoints(_infer(clips["long"], tmp_path / "ref.json"))
-    y4m = _write_y4m(str(tmp_path / "cam.y4m"), clips["frames"])
+def _live_page(source, flags=(), pick=None, **query):
+    """The page with a live source (source=camera or file, results reported); pick: a video
+    file given to the page's file input. -> (results, summary)."""
+    from dkd_tf.infer import build_parser
+
     got = []
     session = web.CheckSession(None, got.append)
     srv = web.start_server(ASSETS, "127.0.0.1", 0, session)
+    browser = web.Chromium(web.CHROMIUM, flags)
     try:
-        from dkd_tf.infer import build_parser
-
-        opts = web.page_options(build_parser().parse_args([]), "wasm", source="camera",
-                                report=1, max_frames=20)
-        web.run_page(web.CHROMIUM, web.page_url("127.0.0.1", srv.server_address[1], opts),
-                     session, 180, ("--use-fake-device-for-media-stream",
-                                    "--use-fake-ui-for-media-stream",
-                                    f"--use-file-for-fake-video-capture={y4m}"))
+        opts = web.page_options(build_parser().parse_args([]), "wasm", source=source,
+                                report=1, **query)
+        browser.open_page(web.page_url("127.0.0.1", srv.server_address[1], opts))
+        if pick is not None:
+            t0 = time.monotonic()  # the file input is wired once the graphs are compiled
+            while not str(browser.send("Runtime.evaluate", {"returnByValue": True, "expression":
+                          "document.getElementById('status').textContent"})["result"]
+                          .get("value")).startswith("ready"):
+                assert time.monotonic() - t0 < 60 and session.error is None, session.error
+                time.sleep(0.2)
+            root = browser.send("DOM.getDocument")["root"]["nodeId"]
+            node = browser.send("DOM.querySelector", {"nodeId": root, "selector": "#file"})
+            browser.send("DOM.setFileInputFiles", {"files": [pick], "nodeId": node["nodeId"]})
+        assert session.done.wait(120), f"no end after {len(got)} frames"
     finally:
+        browser.close()
         srv.shutdown()
         srv.server_close()
-    assert [r["index"] for r in got] == list(range(20))
-    assert session.summary["frames"] == 20
-    cam = np.array([r["keypoints"] for r in got])[..., :2]           # [20, K, 2]
-    dist = np.linalg.norm(cam[:, None] - ref[None, :, :, :2], axis=-1).mean(-1)  # [20, T]
+    assert session.error is None, session.error
+    return got, session.summary
+
+
+def _assert_tracks(got, ref):
+    """Each live frame's keypoints lie within one heatmap cell (mean over joints) of infer's
+    keypoints on some frame of the clip, and they move with the person."""
+    assert [r["index"] for r in got] == list(range(len(got))) and got[0]["initializer"]
+    live = np.array([r["keypoints"] for r in got])[..., :2]                       # [N, K, 2]
+    dist = np.linalg.norm(live[:, None] - ref[None, :, :, :2], axis=-1).mean(-1)  # [N, T]
     assert np.median(dist.min(1)) < STRIDE_PX, dist.min(1)
-    assert np.ptp(cam.mean(1), axis=0).max() > 2.0  # the skeleton follows the moving person
+    assert np.ptp(live.mean(1), axis=0).max() > 2.0
+
+
+@pytest.mark.slow
+def test_page_tracks_a_fake_camera(clips, tmp_path):
+    """Chromium's fake camera plays the clip (looping) into getUserMedia."""
+    _need_browser()
+    ref = _keypoints(_infer(clips["long"], tmp_path / "ref.json"))
+    y4m = _write_y4m(str(tmp_path / "cam.y4m"), clips["frames"])
+    got, summary = _live_page("camera", ("--use-fake-device-for-media-stream",
+                                         "--use-fake-ui-for-media-stream",
+                                         f"--use-file-for-fake-video-capture={y4m}"),
+                              max_frames=20)
+    assert len(got) == 20 and summary["frames"] == 20
+    _assert_tracks(got, ref)
+
+
+@pytest.mark.slow
+def test_page_tracks_a_picked_video_file(clips, tmp_path):
+    """A VP8 WebM given to the page's file input plays in real time (frames that arrive
+    while one is processed are skipped) until it ends."""
+    import cv2
+
+    _need_browser()
+    ref = _keypoints(_infer(clips["long"], tmp_path / "ref.json"))
+    path = str(tmp_path / "pick.webm")
+    vw = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"VP80"), 25.0, SIZE)
+    assert vw.isOpened(), "OpenCV cannot write VP8 WebM here"
+    for f in clips["frames"]:
+        vw.write(f)
+    vw.release()
+    got, summary = _live_page("file", pick=path)
+    assert len(got) >= 5 and summary["frames"] == len(got)
+    _assert_tracks(got, ref)
 
 
 @pytest.mark.slow

@@ -182,32 +182,36 @@ async function finish(tracker, stats) {
   window.dkdDone = true;
 }
 
-/** A <video> (file or camera): the newest frame each time the tracker is free. */
+/** A <video> (file or camera): the newest frame each time the tracker is free (real
+ * time: frames that arrive while a frame is processed are skipped, unlike check mode). */
 function runVideo(video, tracker, ctx, stats, maxFrames) {
   const grab = document.createElement('canvas');
   const gctx = grab.getContext('2d', {willReadFrequently: true});
-  let stopped = false;
-  const onFrame = async () => {
+  let stopped = false, inflight = Promise.resolve();
+  const stop = async (waitForFrame) => {
     if (stopped) return;
-    try {
-      const w = video.videoWidth, h = video.videoHeight;
-      if (w && h) {
-        if (grab.width !== w || grab.height !== h) { grab.width = w; grab.height = h; }
-        gctx.drawImage(video, 0, 0);
-        const img = gctx.getImageData(0, 0, w, h);
-        const frame = {data: img.data, width: w, height: h, channels: 4};
-        await step(tracker, frame, video.currentTime, ctx, stats);
-        if (maxFrames !== null && stats.frames >= maxFrames) {
-          stopped = true; video.pause(); await finish(tracker, stats); return;
-        }
-      }
-      if (!video.ended) video.requestVideoFrameCallback(onFrame);
-      else await finish(tracker, stats);
-    } catch (e) {
-      stopped = true;
-      showError(e.message || e);
-    }
+    stopped = true;
+    video.pause();
+    if (waitForFrame) await inflight; // 'ended' may come while the last frame is processed
+    await finish(tracker, stats);
   };
+  const processFrame = async () => {
+    const w = video.videoWidth, h = video.videoHeight;
+    if (!w || !h) return;
+    if (grab.width !== w || grab.height !== h) { grab.width = w; grab.height = h; }
+    gctx.drawImage(video, 0, 0);
+    const img = gctx.getImageData(0, 0, w, h);
+    await step(tracker, {data: img.data, width: w, height: h, channels: 4}, video.currentTime,
+               ctx, stats);
+  };
+  const onFrame = () => {
+    if (stopped) return;
+    inflight = processFrame().then(() => {
+      if (maxFrames !== null && stats.frames >= maxFrames) return stop(false);
+      if (!stopped) video.requestVideoFrameCallback(onFrame);
+    }).catch((e) => { stopped = true; showError(e.message || e); });
+  };
+  video.addEventListener('ended', () => stop(true).catch((e) => showError(e.message || e)));
   video.requestVideoFrameCallback(onFrame);
 }
 
