@@ -476,6 +476,9 @@ def check_page(video: str, assets: str, json_out: str, backend: str = "wasm",
                  shot, what=video)
         if source.problem is not None:
             raise UserError(f"{video}: {source.problem}")
+        if session.results != session.next_frame or session.results == 0:
+            raise UserError(f"{video}: the page returned {session.results} results for "
+                            f"{session.next_frame} frames")
     except BaseException:
         writer.discard()
         raise

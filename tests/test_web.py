@@ -210,6 +210,55 @@ def test_page_tracks_a_picked_video_file(clips, tmp_path):
     _assert_tracks(got, ref)
 
 
+def test_page_image_ops_are_cv2s(tmp_path):
+    """web/imageops.js in the browser against OpenCV on random images: resize (odd widths
+    included) bit-exact, the letterbox's pad and offsets exact, warpAffine within one grey
+    level."""
+    import cv2
+
+    _need_browser()
+    rng = np.random.default_rng(0)
+    cases = [(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), nw, nh)
+             for (w, h, nw, nh) in ((160, 120, 128, 96), (50, 40, 37, 30), (90, 160, 72, 128),
+                                    (100, 300, 43, 128), (333, 250, 128, 96))]
+    A = np.array([[1.3, 0.0, -20.5], [0.0, 1.3, -7.25]])
+    js = json.dumps({"cases": [[c.ravel().tolist(), c.shape[1], c.shape[0], nw, nh]
+                               for c, nw, nh in cases], "A": A.tolist()})
+    expr = f"""import('/imageops.js').then((m) => {{
+      const d = {js};
+      const img = (c) => ({{data: Uint8Array.from(c[0]), width: c[1], height: c[2], channels: 3}});
+      return JSON.stringify({{
+        resized: d.cases.map((c) => Array.from(m.resizeLinear(img(c), c[3], c[4]))),
+        boxed: d.cases.map((c) => Array.from(m.letterbox(img(c), 128, 128, 7).image)),
+        warped: Array.from(m.warpAffine(img(d.cases[0]), d.A, 128, 128, 0, 3))}});
+    }})"""
+    srv = web.start_server(ASSETS, "127.0.0.1", 0, web.CheckSession())
+    browser = web.Chromium(web.CHROMIUM)
+    try:
+        browser.open_page(f"http://127.0.0.1:{srv.server_address[1]}/index.html")
+        r = browser.send("Runtime.evaluate", {"expression": expr, "awaitPromise": True,
+                                              "returnByValue": True})
+    finally:
+        browser.close()
+        srv.shutdown()
+        srv.server_close()
+    out = json.loads(r["result"]["value"])
+    for (img, nw, nh), got, boxed in zip(cases, out["resized"], out["boxed"]):
+        want = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        assert np.array_equal(np.array(got, np.uint8).reshape(want.shape), want), (nw, nh)
+        h, w = img.shape[:2]  # the manifest's letterbox rule, pad value 7
+        sc = min(128 / w, 128 / h)
+        bw, bh = int(np.floor(w * sc + 0.5)), int(np.floor(h * sc + 0.5))
+        ref = np.full((128, 128, 3), 7, np.uint8)
+        ref[(128 - bh) // 2:(128 - bh) // 2 + bh, (128 - bw) // 2:(128 - bw) // 2 + bw] = \
+            cv2.resize(img, (bw, bh), interpolation=cv2.INTER_LINEAR)
+        assert np.array_equal(np.array(boxed, np.uint8).reshape(ref.shape), ref), (nw, nh)
+    want = cv2.warpAffine(cases[0][0], A, (128, 128), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    diff = np.abs(np.array(out["warped"]).reshape(want.shape) - want.astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+
+
 @pytest.mark.slow
 def test_page_shows_errors_visibly(tmp_path):
     """A manifest of another format served to the page: a visible message, never a blank

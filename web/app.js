@@ -6,6 +6,9 @@
 //   assets=URL/ backend=wasm|webgpu precision=fp32 roi=full|track reinit_every=N
 //   reinit_score=s|none smooth=none|one-euro min_cutoff beta d_cutoff [threads=N]
 //   [source=file|camera|check] [report=1: POST each result to /check/*] [max_frames=N]
+//   [fps=F: the time base of smoothing when frames carry no time]
+// From JS instead: set window.dkdManual = true before this module runs, then call
+// dkdStart(dkdParseOptions(new URLSearchParams({...the query options above}))).
 
 import {loadLiteRt} from '@litertjs/core';
 
@@ -270,6 +273,7 @@ export async function dkdStart(options) {
   return tracker;
 }
 
+window.dkdParseOptions = parseOptions;
 window.dkdStart = (opts) => dkdStart(opts).catch((e) => { showError(e.message || e); throw e; });
 window.addEventListener('error', (e) => showError(e.message));
 window.addEventListener('unhandledrejection', (e) => showError(e.reason?.message || e.reason));
