@@ -458,10 +458,14 @@ def check_page(video: str, assets: str, json_out: str, backend: str = "wasm",
     check_video_file(video)
     ia = infer_parser().parse_args([video, *infer_argv])  # infer's defaults, whatever they become
     m = check_assets(assets, ia.precision)
-    check_page_files()
-    exe = find_chromium(chromium)
     quiet_libraries()
     source = VideoSource(video)  # UserError when no frame decodes
+    try:
+        exe = find_chromium(chromium)
+        check_page_files()
+    except UserError:
+        source.release()
+        raise
     writer = JsonStreamWriter(out, {
         "video": video, "fps": source.fps, "width": source.size[0], "height": source.size[1],
         "joints": list(m["joints"]), "precision": ia.precision, "roi": ia.roi,
