@@ -24,15 +24,14 @@ import sys
 import time
 from typing import Callable, Optional, Sequence
 
+from .region_policy import REGION_POLICY
 from .errors import (ONNXRUNTIME_MISSING, UserError, quiet_libraries, require_module,
                      run_cli)
 
 DEFAULT_ASSETS = "android_demo_assets"
-# Defaults chosen on real footage (python -m dkd_tf.benchmark.real_footage, README "Real
-# people"): finding the person and cropping around them, and the initializer every 10 frames,
-# agreed best with the reference labels
-DEFAULT_ROI = "person"
-DEFAULT_REINIT_EVERY = 10
+# Defaults chosen on real footage (dkd_tf/region_policy.py, README "Real people")
+DEFAULT_ROI = REGION_POLICY["mode"]
+DEFAULT_REINIT_EVERY = REGION_POLICY["reinit_every"]
 # One-Euro defaults of the video CLI: those of dkd_tf.runtime.OneEuroParams
 DEFAULT_MIN_CUTOFF, DEFAULT_BETA, DEFAULT_D_CUTOFF = 2.0, 2.0, 1.0
 

@@ -6,13 +6,19 @@
 //   "track": after frame 0 the input is a square crop around the previous keypoints' box
 //            (side = margin x the box's larger side), moved only when the wanted crop's
 //            centre is off by more than shift x its side or its side changes by more than
-//            the factor zoom (hysteresis; the tracker then re-anchors its state).
+//            the factor zoom (hysteresis; the tracker then re-anchors its state). A confident
+//            joint further than 3x the joints' median distance from their median point is
+//            left out of the box.
+//   "person": as "track", but an initializer frame with no crop to go by (the first frame, or
+//            one after a low score) first finds the person: one pose_initializer pass on the
+//            whole letterboxed frame, then the crop around what it found (tracker.js
+//            findPerson; runtime/region.py _find_person).
 //
 // Shapes: keypoints Float64Array [K * 2] (x, y frame pixels), scores [K]; A a 2x3 affine
 // [[a, b, tx], [c, d, ty]] mapping frame pixels to input pixels; a crop box is
 // [cx, cy, side] in frame pixels, or null for the whole frame.
 
-export const ROI_MODES = ['full', 'track'];
+export const ROI_MODES = ['full', 'track', 'person'];
 
 // ---- geometry (runtime.py: box_crop_matrix, invert_affine, compose_affine, apply_affine)
 
@@ -59,6 +65,13 @@ export function heatmapWarpMatrix(Aold, Anew, stride) {
   return composeAffine(D, composeAffine(Anew, composeAffine(invertAffine(Aold), Di)));
 }
 
+/** NumPy's median: the middle value, or the mean of the two middle ones. */
+function median(values) {
+  const v = Float64Array.from(values).sort();
+  const n = v.length, m = n >> 1;
+  return n % 2 ? v[m] : (v[m - 1] + v[m]) / 2.0;
+}
+
 // ---- the ROI policy (PoseTracker._confident ... _roi_box) ------------------------------
 
 /** Options (runtime.PoseTracker's defaults): margin 2.0, shift 0.1, zoom 1.2,
@@ -90,9 +103,20 @@ export class Region {
 
   /** [cx, cy, side] around the previous keypoints, or null (whole frame). */
   wantedCrop(prevKp, prevSc, frameH, frameW) {
-    if (this.mode !== 'track' || prevKp === null) return null;
-    const pts = this.confident(prevKp, prevSc);
+    if (this.mode === 'full' || prevKp === null) return null;
+    return this.cropAround(prevKp, prevSc, frameH, frameW);
+  }
+
+  /** [cx, cy, side] around the confident keypoints, or null (too few). */
+  cropAround(kp, sc, frameH, frameW) {
+    let pts = this.confident(kp, sc);
     if (pts === null) return null;
+    // a confident joint far from the others is a false find (a pole, a cone), not a limb
+    const mx = median(pts.map((p) => p[0])), my = median(pts.map((p) => p[1]));
+    const d = pts.map((p) => Math.hypot(p[0] - mx, p[1] - my));
+    const lim = 3.0 * Math.max(median(d), 1.0);
+    const near = pts.filter((p, i) => d[i] <= lim);
+    if (near.length >= this.minJoints) pts = near;
     const h = frameH, w = frameW;
     const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
     const lo = [Math.min(...xs), Math.min(...ys)], hi = [Math.max(...xs), Math.max(...ys)];

@@ -144,6 +144,7 @@ export class PoseTracker {
               keypoints: null, scores: null, sinceInit: 0, lowScore: false};
     this.index = 0;
     this.reanchors = 0;
+    this.coarsePasses = 0;
     if (this.smoother) this.smoother.reset();
   }
 
@@ -174,13 +175,14 @@ export class PoseTracker {
       : this.region.wantedCrop(s.keypoints, s.scores, frame.height, frame.width);
     let A, x;
     if (init) {
+      if (this.region.mode === 'person' && cropBox === null) cropBox = await this.findPerson(frame);
       A = cropBox === null ? null : this.region.cropMatrix(cropBox, this.inputH, this.inputW);
       ({x, A} = this.preprocess(frame, A));
       s.features = (await G.frame_encoder.run({image: x})).features;
       s.heatmaps = (await G.pose_initializer.run({image: x})).heatmaps;
       s.sinceInit = 0;
     } else {
-      if (this.region.mode === 'track' && this.region.shouldMove(s.cropBox, cropBox)) {
+      if (this.region.mode !== 'full' && this.region.shouldMove(s.cropBox, cropBox)) {
         await this.reanchor(cropBox);
       }
       A = s.cropBox !== null ? s.A : null;
@@ -198,7 +200,7 @@ export class PoseTracker {
     s.keypoints = keypoints; s.scores = scores;
     const mean = scores.reduce((a, b) => a + b, 0) / scores.length;
     s.lowScore = this.reinitScore !== null && mean < this.reinitScore;
-    if (this.region.mode === 'track') s.prevFrame = frame;
+    if (this.region.mode !== 'full') s.prevFrame = frame;
     let out = keypoints;
     if (this.smoother) {
       const t = timestamp !== null ? timestamp : this.index / this.fps;
@@ -209,6 +211,16 @@ export class PoseTracker {
                   index: this.index, roi: this.region.roiBox(A, this.inputH, this.inputW)};
     this.index += 1;
     return pose;
+  }
+
+  /** roi "person": one pose_initializer pass on the whole frame; the crop around the joints
+   * it finds, or null (runtime/region.py _find_person). */
+  async findPerson(frame) {
+    const {x, A} = this.preprocess(frame, null);
+    const h = (await this.graphs.pose_initializer.run({image: x})).heatmaps;
+    const {keypoints, scores} = this.decode(h, A);
+    this.coarsePasses += 1;
+    return this.region.cropAround(keypoints, scores, frame.height, frame.width);
   }
 
   /** Moves the state into a new crop: encoder on the previous frame there, heatmaps warped

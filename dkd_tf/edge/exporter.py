@@ -29,6 +29,7 @@ import numpy as np
 from ..errors import UserError, import_tensorflow
 from ..io_utils import atomic_write_bytes, atomic_write_json, ensure_writable_dir
 from ..joints import joint_set_for
+from ..region_policy import REGION_POLICY, REGION_RULE
 from . import manifest as mf
 from . import calibration as cal
 from .convert import PRECISIONS, convert_graph
@@ -198,6 +199,7 @@ def export_model(model, cfg, out_dir: str, precisions: Sequence[str] = PRECISION
             "state": {"features": list(specs["frame_encoder"].outputs[0][1]),
                       "heatmaps": list(specs["pose_initializer"].outputs[0][1])},
             "loop": mf.LOOP,
+            "region": dict(REGION_POLICY, rule=REGION_RULE),
             "model_config": dataclasses.asdict(cfg.model),
             "checkpoint_step": checkpoint_step,
             "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(

@@ -85,6 +85,10 @@ def render_readme(man: dict) -> str:
     K = len(man["joints"])
     f_shape, h_shape = man["state"]["features"], man["state"]["heatmaps"]
     gold = man.get("golden", {})
+    reg = man.get("region")
+    region_rule = (f"{reg['rule']} Numbers: " + ", ".join(
+        f"{k} {v}" for k, v in reg.items() if k != "rule") + "."
+        if reg else "(This export predates the region policy: letterbox whole frames.)")
     return f"""# DKD on the edge: exported LiteRT (TFLite) graphs
 
 Written by `python export/to_tflite.py` for the `{man['preset']}` preset (the checkpoint is named
@@ -129,6 +133,11 @@ for each next frame:
     keypoints = decode(h)          # every frame, frame 0 included
 ```
 Run `pose_initializer` again (both graphs, as on frame 0) to re-initialise, e.g. on a scene cut.
+
+**Input region** (what `python -m dkd_tf.infer` runs by default; the manifest's `"region"`
+holds the numbers): real people are often small and off-centre, and the networks work best on a
+person filling about half of the input, so the loop runs on a square crop that finds and
+follows the person instead of the whole frame. {region_rule}
 
 **preprocess** (letterbox, RGB): `s = min({W} / w, {H} / h)`; resize the RGB frame to
 `(round(w s), round(h s))` with linear interpolation (round half up); paste it at

@@ -12,6 +12,7 @@ from typing import Tuple
 
 import numpy as np
 
+from ..region_policy import REGION_POLICY
 from .geometry import apply_affine, box_crop_matrix, invert_affine, warp_heatmaps
 
 ROI_MODES = ("full", "track", "person")
@@ -45,7 +46,7 @@ class RegionMixin:
         # a confident joint far from the others is a false find (a pole, a cone), not a
         # limb: keep joints within 3x the median distance from the joints' median
         d = np.linalg.norm(pts - np.median(pts, axis=0), axis=1)
-        near = pts[d <= 3.0 * max(float(np.median(d)), 1.0)]
+        near = pts[d <= REGION_POLICY["outlier_factor"] * max(float(np.median(d)), 1.0)]
         if len(near) >= self.roi_min_joints:
             pts = near
         h, w = shape[:2]

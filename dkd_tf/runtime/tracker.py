@@ -63,6 +63,7 @@ from .geometry import INTERPOLATION, apply_affine, invert_affine, letterbox
 from .graph import Graph
 from .manifest import (GRAPHS, check_backend, check_manifest, graph_files, graph_specs,
                        load_manifest)
+from ..region_policy import REGION_POLICY as _P
 from .region import ROI_MODES, RegionMixin
 from .smoothing import KeypointSmoother, OneEuroParams
 
@@ -114,9 +115,10 @@ class PoseTracker(RegionMixin):
     def __init__(self, manifest_path: Union[str, dict], precision: str = "fp32", delegate=None,
                  num_threads: Optional[int] = None, roi: str = "full", reinit_every: int = 0,
                  reinit_score: Optional[float] = None, smooth=None, fps: float = 30.0,
-                 roi_margin: float = 2.0, roi_shift: float = 0.1, roi_zoom: float = 1.2,
-                 roi_min_score: float = 0.2, roi_min_joints: int = 4,
-                 roi_min_side: float = 0.25, check_sha256: bool = True,
+                 roi_margin: float = _P["margin"], roi_shift: float = _P["shift"],
+                 roi_zoom: float = _P["zoom"], roi_min_score: float = _P["min_score"],
+                 roi_min_joints: int = _P["min_joints"], roi_min_side: float = _P["min_side"],
+                 check_sha256: bool = True,
                  backend: str = "litert", providers: Optional[Sequence[str]] = None,
                  folder: Optional[str] = None, encoder_head: bool = False):
         if roi not in ROI_MODES:

@@ -1,0 +1,29 @@
+"""The input-region policy that `python -m dkd_tf.infer` runs by default, in one place.
+
+Every export writes it into manifest.json ("region"), so that each client (the Python
+runtime, web/region.js, an Android or Jetson app) runs the same logic; the rule below is the
+whole algorithm (dkd_tf/runtime/region.py implements it). Pure Python: the video CLI reads
+its defaults from here before it imports anything heavy.
+
+Chosen on real footage (README "Real people", `python -m dkd_tf.benchmark.real_footage`):
+finding the person and cropping around them, re-initialising every 10 frames.
+"""
+from __future__ import annotations
+
+REGION_POLICY = {
+    "mode": "person", "margin": 2.0, "shift": 0.1, "zoom": 1.2, "min_score": 0.2,
+    "min_joints": 4, "min_side": 0.25, "outlier_factor": 3.0, "reinit_every": 10,
+}
+REGION_RULE = (
+    "Initializer frame with no crop to go by (frame 0, or after a low score): run "
+    "pose_initializer on the whole letterboxed frame, decode; take the joints with score >= "
+    "min_score (need >= min_joints, else use the whole frame); drop those further than "
+    "outlier_factor x the median distance from the joints' median point; crop = square of "
+    "side margin x the larger side of their box, clamped to [min_side x the frame's shorter "
+    "side, 1.2 x its longer side], centre = the box centre clamped into the frame; then run "
+    "frame_encoder and pose_initializer on that crop (the state lives in it). Every frame "
+    "after: the wanted crop is the same rule on the last keypoints; keep the current crop "
+    "unless the wanted centre moved by more than shift x its side or its side changed by "
+    "more than the factor zoom; when it moves, re-anchor: frame_encoder on the previous frame "
+    "inside the new crop, heatmaps warped from the old crop to the new. Re-initialise every "
+    "reinit_every frames (inside the current wanted crop).")
