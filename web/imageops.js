@@ -1,4 +1,4 @@
-// Image operations of the host loop, written to give OpenCV's numbers (dkd_tf/runtime.py
+// Image operations of the host loop, written to give OpenCV's numbers (dkd_tf/runtime/
 // uses cv2.resize and cv2.warpAffine): the page must feed the graphs the same input tensors.
 //
 // Images are {data, width, height, channels}: data a Uint8ClampedArray / Uint8Array

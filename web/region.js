@@ -1,4 +1,4 @@
-// The input region (roi) of the tracker: dkd_tf/runtime.py's geometry and ROI functions,
+// The input region (roi) of the tracker: dkd_tf/runtime/ (geometry.py, region.py) geometry and ROI functions,
 // one JS function per Python function, same names (camelCase) and same order, so a change
 // to the Python logic ports line by line.
 //
@@ -6,13 +6,12 @@
 //   "track": after frame 0 the input is a square crop around the previous keypoints' box
 //            (side = margin x the box's larger side), moved only when the wanted crop's
 //            centre is off by more than shift x its side or its side changes by more than
-//            the factor zoom (hysteresis; the tracker then re-anchors its state). A confident
-//            joint further than 3x the joints' median distance from their median point is
-//            left out of the box.
+//            the factor zoom (hysteresis; the tracker then re-anchors its state).
 //   "person": as "track", but an initializer frame with no crop to go by (the first frame, or
 //            one after a low score) first finds the person: one pose_initializer pass on the
-//            whole letterboxed frame, then the crop around what it found (tracker.js
-//            findPerson; runtime/region.py _find_person).
+//            whole letterboxed frame, then the crop around what it found, leaving out a
+//            confident joint further than 3x the joints' median distance from their median
+//            point (tracker.js findPerson; runtime/region.py _find_person).
 //
 // Shapes: keypoints Float64Array [K * 2] (x, y frame pixels), scores [K]; A a 2x3 affine
 // [[a, b, tx], [c, d, ty]] mapping frame pixels to input pixels; a crop box is
@@ -74,10 +73,10 @@ function median(values) {
 
 // ---- the ROI policy (PoseTracker._confident ... _roi_box) ------------------------------
 
-/** Options (runtime.PoseTracker's defaults): margin 2.0, shift 0.1, zoom 1.2,
+/** Options (runtime.PoseTracker's defaults, dkd_tf/region_policy.py): margin 2.5, shift 0.1, zoom 1.2,
  * minScore 0.2, minJoints 4, minSide 0.25. */
 export class Region {
-  constructor(mode = 'full', {margin = 2.0, shift = 0.1, zoom = 1.2, minScore = 0.2,
+  constructor(mode = 'full', {margin = 2.5, shift = 0.1, zoom = 1.2, minScore = 0.2,
                               minJoints = 4, minSide = 0.25} = {}) {
     if (!ROI_MODES.includes(mode)) throw new Error(`roi ${mode}: choose from ${ROI_MODES.join(', ')}`);
     Object.assign(this, {mode, margin, shift, zoom, minScore, minJoints, minSide});
@@ -104,19 +103,21 @@ export class Region {
   /** [cx, cy, side] around the previous keypoints, or null (whole frame). */
   wantedCrop(prevKp, prevSc, frameH, frameW) {
     if (this.mode === 'full' || prevKp === null) return null;
-    return this.cropAround(prevKp, prevSc, frameH, frameW);
+    return this.cropAround(prevKp, prevSc, frameH, frameW, false);
   }
 
-  /** [cx, cy, side] around the confident keypoints, or null (too few). */
-  cropAround(kp, sc, frameH, frameW) {
+  /** [cx, cy, side] around the confident keypoints, or null (too few); outliers: leave out
+   * joints far from the others (the whole-frame pass only, as runtime/region.py). */
+  cropAround(kp, sc, frameH, frameW, outliers = true) {
     let pts = this.confident(kp, sc);
     if (pts === null) return null;
-    // a confident joint far from the others is a false find (a pole, a cone), not a limb
-    const mx = median(pts.map((p) => p[0])), my = median(pts.map((p) => p[1]));
-    const d = pts.map((p) => Math.hypot(p[0] - mx, p[1] - my));
-    const lim = 3.0 * Math.max(median(d), 1.0);
-    const near = pts.filter((p, i) => d[i] <= lim);
-    if (near.length >= this.minJoints) pts = near;
+    if (outliers) {  // a confident joint far from the others is a false find, not a limb
+      const mx = median(pts.map((p) => p[0])), my = median(pts.map((p) => p[1]));
+      const d = pts.map((p) => Math.hypot(p[0] - mx, p[1] - my));
+      const lim = 3.0 * Math.max(median(d), 1.0);
+      const near = pts.filter((p, i) => d[i] <= lim);
+      if (near.length >= this.minJoints) pts = near;
+    }
     const h = frameH, w = frameW;
     const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
     const lo = [Math.min(...xs), Math.min(...ys)], hi = [Math.max(...xs), Math.max(...ys)];

@@ -1,4 +1,4 @@
-// The host loop of dkd_tf/runtime.py PoseTracker on LiteRT.js (manifest "dkd-tf/1"):
+// The host loop of dkd_tf/runtime/ PoseTracker on LiteRT.js (manifest "dkd-tf/1"):
 //   initializer frames: f = frame_encoder(x); h = pose_initializer(x)
 //   tracked frames:     f_new = frame_encoder(x); h = dynamic_conv(f, h, f_new); f = f_new
 //   keypoints = decode(h) in input pixels, mapped back to frame pixels.

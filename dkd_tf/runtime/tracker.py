@@ -26,17 +26,17 @@ Input region (`roi`):
            the whole frame when the re-init was triggered by a low score, or when fewer than
            roi_min_joints joints are confident enough to define a box). The side is kept
            within [roi_min_side x the frame's shorter side, 1.2 x its longer side] and the
-           centre inside the frame. A confident joint further than 3x the joints' median
-           distance from their median point is left out of the box (a pole or a cone found
-           as a wrist must not blow the crop up to the whole frame).
+           centre inside the frame.
   "person": as "track", but an initializer frame that has no crop to go by (the first frame,
            or one after a low score) first finds the person: the initializer runs once on
-           the whole letterboxed frame, and the crop around the joints it finds is where the
-           initializer and the encoder then run (the state lives in that crop). Without
-           enough confident joints the whole frame is used, as in "full". Real people are
-           often small and off-centre in a frame; the network works best on a person who
-           fills about half of its input (margin 2, the size the training set is drawn at).
-           Measured on real footage (README "Real people"): the default of `infer`.
+           the whole letterboxed frame, and the crop around the joints it finds (leaving out
+           a confident joint further than 3x the joints' median distance from their median
+           point: a pole or a cone found as a wrist) is where the initializer and the
+           encoder then run (the state lives in that crop). Without enough confident joints
+           the whole frame is used, as in "full". Real people are often small and
+           off-centre in a frame. The default of `infer` (dkd_tf/region_policy.py, margin
+           2.5; measured on real footage and held-out synthetic videos, README "Real
+           people").
 
 Re-initialisation: the initializer runs again every `reinit_every` frames (0 = never)
 and on the frame after one whose mean joint score fell below `reinit_score` (None = off).
