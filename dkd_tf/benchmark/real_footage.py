@@ -58,8 +58,9 @@ def load_labels(path: str) -> dict:
     return d
 
 
-def clip_frames(video_path: str, start: int, n: int, window) -> list:
-    """Frames start..start+n-1 of a video, cut to the square window [x, y, side] (BGR)."""
+def clip_frames(video_path: str, start: int, n: int, window):
+    """-> (frames start..start+n-1 of a video cut to the square window [x, y, side] (BGR),
+    the video's frame rate)."""
     import cv2
 
     cap = cv2.VideoCapture(video_path)
@@ -76,7 +77,8 @@ def clip_frames(video_path: str, start: int, n: int, window) -> list:
             if t >= start:
                 out.append(np.ascontiguousarray(f[y:y + s, x:x + s]))
             t += 1
-        return out
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        return out, (fps if fps and fps > 0 else 30.0)
     finally:
         cap.release()
 
@@ -147,10 +149,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     tracker = PoseTracker(a.assets, a.precision, **opts)
     hits_all, counted_all, rows, tiles = [], [], [], []
     for c in labels["clips"]:
-        frames = clip_frames(os.path.join(a.video_dir, c["video"]), c["start"], c["frames"],
-                             c["window"])
+        frames, fps = clip_frames(os.path.join(a.video_dir, c["video"]), c["start"],
+                                  c["frames"], c["window"])
         tracker.reset()
-        poses = [tracker.process(f, timestamp=i / 10.0) for i, f in enumerate(frames)]
+        poses = [tracker.process(f, timestamp=i / fps) for i, f in enumerate(frames)]
         pred = np.stack([p.keypoints for p in poses])
         ref, vis = np.asarray(c["keypoints"], float), np.asarray(c["visible"], bool)
         hits, counted = pck(pred, ref, vis)
