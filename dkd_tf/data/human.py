@@ -37,7 +37,7 @@ DENIM = np.array([[50, 70, 110], [35, 45, 70], [80, 100, 140]], np.float32)
 
 def paint_capsule(img: np.ndarray, cover: np.ndarray, a, b, ra: float, rb: float, color,
                   light: np.ndarray, pattern: Optional[Tuple[int, float, float]] = None,
-                  round_a: bool = True, round_b: bool = True, opacity: float = 1.0) -> None:
+                  round_a: bool = True, round_b: bool = True) -> None:
     """Paints one tapered capsule from a (radius ra) to b (radius rb), in place.
 
     Shading: the part is a cylinder along a->b; the surface normal at signed offset s
@@ -73,8 +73,6 @@ def paint_capsule(img: np.ndarray, cover: np.ndarray, a, b, ra: float, rb: float
         cov *= np.clip(u_raw * L + 0.5, 0.0, 1.0)
     if not round_b:
         cov *= np.clip((1.0 - u_raw) * L + 0.5, 0.0, 1.0)
-    if opacity < 1.0:
-        cov *= opacity
     if not cov.any():
         return
     perp = np.array([-d[1], d[0]], np.float32) / L

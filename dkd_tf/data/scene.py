@@ -213,7 +213,8 @@ class Scene:
                           round_a=False)
             for _ in range(int(rng.integers(1, 4))):  # branches: limb-like
                 by = rng.uniform(top, top + 0.4 * (yb - top))
-                ang = rng.uniform(-2.4, -0.7) if rng.random() < 0.5 else rng.uniform(-2.4, -0.7) + np.pi * 0
+                rng.random()  # an unused draw, kept so the set is the one the default model saw
+                ang = rng.uniform(-2.4, -0.7)
                 L = ph * rng.uniform(0.3, 0.8)
                 sgn = rng.choice([-1, 1])
                 paint_capsule(img, cover, (x, by), (x + sgn * L * abs(np.cos(ang)), by + L * np.sin(ang)),

@@ -61,10 +61,6 @@ class RegionMixin:
         side = min(max(side, self.roi_min_side * min(h, w), 16.0), 1.2 * max(h, w))
         c = np.clip((lo + hi) / 2.0, 0.0, [w - 1.0, h - 1.0])  # keep the person's centre in view
         return (float(c[0]), float(c[1]), float(side))
-        side = min(max(side, self.roi_min_side * min(h, w), 16.0), float(min(h, w)))
-        half = side / 2.0
-        c = np.clip((lo + hi) / 2.0, [half - 0.5, half - 0.5], [w - 0.5 - half, h - 0.5 - half])
-        return (float(c[0]), float(c[1]), float(side))
 
     def _find_person(self, frame, rgb):
         """roi="person": a coarse pass of the initializer over the whole frame; the crop
