@@ -17,6 +17,7 @@ from .errors import UserError
 
 BACKBONES = ("resnet18", "resnet34", "resnet50", "mobilenetv2")
 MATCHING = ("full", "depthwise")
+ENCODER_OUT = ("conv", "separable")
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,16 @@ class ModelConfig:
     encoder_width: float = 0.25
     encoder_stages: int = 3               # backbone stages used (3: down to stride 16)
     feature_channels: int = 32            # C
+    # F's last 3x3 (FrameEncoder): "conv" (a full 3x3) or "separable" (depthwise + 1x1, the
+    # mobile preset's: there it was a third of F's FLOPs)
+    encoder_out: str = "conv"
     # distillator Phi and matching
     kernel_size: int = 5                  # S (odd)
     distillator_filters: int = 48
     distillator_pools: int = 2
+    # pool before each conv of Phi (PoseKernelDistillator): a quarter of Phi's FLOPs, which
+    # were most of the mobile tracked frame's (its first 3x3 ran at the full 64 x 64)
+    distillator_pool_first: bool = False
     matching: str = "full"                # "full" [S,S,C,K] kernels or "depthwise"
     heatmap_prior: int = 5                # departure: learned SxS prior from h_t (0 = paper)
     normalize_heatmaps: bool = True       # departure: h_t / its per-joint peak before Phi
@@ -136,6 +143,8 @@ def validate(cfg: Config) -> Config:
         problems.append(f"backbones must be one of {BACKBONES}")
     if m.matching not in MATCHING:
         problems.append(f"matching {m.matching!r} not in {MATCHING}")
+    if m.encoder_out not in ENCODER_OUT:
+        problems.append(f"encoder_out {m.encoder_out!r} not in {ENCODER_OUT}")
     if m.kernel_size % 2 == 0 or m.kernel_size < 1:
         problems.append(f"kernel_size {m.kernel_size} must be odd")
     pooled = m.heatmap_size // (2 ** m.distillator_pools)
@@ -158,6 +167,14 @@ def tiny() -> Config:
 
 
 def mobile() -> Config:
+    # The tracked frame at a third of BlazePose (issue 20): F is MobileNetV2-0.35 with the
+    # separable last 3x3, Phi pools before each conv and has 32 filters. Measured back to
+    # back on one 2-core x86 CPU (`taskset -c 1 python -m dkd_tf.bench --preset mobile
+    # --threads 1`, then tools/blazepose_timing.py): tracked frame 582 -> 222 MFLOPs, 12.3 ->
+    # 6.8 ms (F 2.9, Phi + correlation 3.9 of which the correlation 2.8), BlazePose Full
+    # 20.2 ms. The same Phi and F changes on the tiny preset at equal steps (250 + 200, 40
+    # validation videos): DKD 0.703 -> 0.677, F + head 0.656 -> 0.615, gap +0.047 -> +0.062
+    # (README, "What the tracker adds").
     # matching "full" (the paper's [S, S, C, K] kernels), not "depthwise": measured with
     # `python -m dkd_tf.bench` (LiteRT 2.3, XNNPACK, 2 threads, untrained fp32 exports of this
     # preset), the exported full correlation runs at 65-67% of a constant-weight conv's
@@ -167,9 +184,10 @@ def mobile() -> Config:
     return validate(Config(
         preset="mobile",
         model=ModelConfig(input_size=256, initializer_backbone="resnet34", initializer_width=1.0,
-                          deconv_filters=256, encoder_backbone="mobilenetv2", encoder_width=0.5,
-                          encoder_stages=3, feature_channels=32, kernel_size=5,
-                          distillator_filters=48, distillator_pools=3, matching="full"),
+                          deconv_filters=256, encoder_backbone="mobilenetv2", encoder_width=0.35,
+                          encoder_stages=3, feature_channels=32, encoder_out="separable",
+                          kernel_size=5, distillator_filters=32, distillator_pools=3,
+                          distillator_pool_first=True, matching="full"),
         train=TrainConfig(stage1_steps=60000, stage1_batch=32, stage1_lr=1e-3,
                           stage2_steps=40000, stage2_batch=16, stage2_lr=1e-3, minutes=0,
                           train_videos=2000, train_frames=40),
@@ -209,7 +227,9 @@ def _build(cls, d: dict):
 
 
 def config_from_dict(d: dict) -> Config:
-    model = {"static_kernel": False, **d.get("model", {})}  # older configs: no k_0
+    # fields newer than a saved config take the value that config was trained with
+    model = {"static_kernel": False, "encoder_out": "conv", "distillator_pool_first": False,
+             **d.get("model", {})}
     return validate(Config(preset=d["preset"], model=_build(ModelConfig, model),
                            train=_build(TrainConfig, d.get("train", {})),
                            mean=tuple(d.get("mean", Config.mean)),

@@ -95,6 +95,67 @@ def test_distillator_shapes_and_config(rng, S, pools):
     assert k_dw.shape.num_elements() + mix.shape.num_elements() < k.shape.num_elements() / 4
 
 
+def _conv_inputs(layer, call):
+    """Runs call() and returns [(conv name, input height, kernel size)] of every Conv2D /
+    DepthwiseConv2D inside `layer`, in call order (after a first call that builds it: the
+    building call runs each conv twice)."""
+    call()
+    seen = []
+    convs = [c for c in layer._flatten_layers(include_self=False, recursive=True)
+             if isinstance(c, (tf.keras.layers.Conv2D, tf.keras.layers.DepthwiseConv2D))]
+    originals = {id(c): c.call for c in convs}
+    for c in convs:
+        def hooked(x, *a, _c=c, **kw):
+            seen.append((type(_c).__name__, int(x.shape[1]), int(_c.kernel_size[0])))
+            return originals[id(_c)](x, *a, **kw)
+        c.call = hooked
+    try:
+        call()
+    finally:
+        for c in convs:
+            c.call = originals[id(c)]
+    return seen
+
+
+def test_distillator_pool_first_runs_every_conv_at_half_the_resolution(rng):
+    """pool_first: the concat is pooled before the 1x1 conv and each stage pools before its
+    3x3, so each conv sees half the side it sees in the plain order (a quarter of the
+    FLOPs), with the same kernels out."""
+    C, S, pools = 8, 3, 2
+    feats = tf.constant(rng.standard_normal((B, M, M, C)).astype(np.float32))
+    heat = tf.constant(rng.random((B, M, M, K)).astype(np.float32))
+    plain = PoseKernelDistillator(C, K, S, 16, pools, M, "full")
+    first = PoseKernelDistillator(C, K, S, 16, pools, M, "full", pool_first=True)
+    got_plain = _conv_inputs(plain, lambda: plain(feats, heat, training=False))
+    got_first = _conv_inputs(first, lambda: first(feats, heat, training=False))
+    # plain: 1x1 and 3x3 at 16, 3x3 at 8, then the 'valid' 2x2 conv takes 4 x 4 to S x S
+    assert got_plain == [("Conv2D", 16, 1), ("Conv2D", 16, 3), ("Conv2D", 8, 3),
+                         ("Conv2D", 4, 2)]
+    assert got_first == [("Conv2D", 8, 1), ("Conv2D", 8, 3), ("Conv2D", 4, 3),
+                         ("Conv2D", 4, 2)]
+    assert tuple(first(feats, heat, training=False).shape) == (B, S, S, C, K)
+    assert first.get_config()["pool_first"] is True
+    _assert_config_round_trip(first)
+
+
+def test_frame_encoder_separable_out_is_depthwise_then_pointwise(rng):
+    """out="separable": F's last 3x3 C -> C conv (9 C^2 weights) becomes a depthwise 3x3
+    (9 C) and a 1x1 (C^2), with BN + ReLU after each; the same output shape."""
+    C = 16
+    conv = FrameEncoder(C, "resnet18", 0.25, 3)
+    sep = FrameEncoder(C, "resnet18", 0.25, 3, out="separable")
+    x = _images(rng)
+    assert tuple(sep(x, training=False).shape) == (B, M, M, C)
+    conv(x, training=False)
+    assert _conv_inputs(sep.out, lambda: sep.out(tf.zeros((1, M, M, C))))[:2] == [
+        ("DepthwiseConv2D", M, 3), ("Conv2D", M, 1)]
+    # weights: 9 C^2 (conv) vs 9 C + C^2 (separable) + one more BN (4 C)
+    n = lambda layer: sum(int(np.prod(w.shape)) for w in layer.weights)  # noqa: E731
+    assert n(conv) - n(sep) == 9 * C * C - (9 * C + C * C + 4 * C)
+    assert sep.get_config()["out"] == "separable"
+    _assert_config_round_trip(sep)
+
+
 @pytest.mark.parametrize("matching", ["full", "depthwise"])
 def test_static_kernel_template_makes_match_a_per_frame_1x1_head(rng, matching):
     """static_kernel: after init_from_template(W), Phi + the correlation compute
@@ -121,6 +182,21 @@ def test_static_kernel_template_makes_match_a_per_frame_1x1_head(rng, matching):
     # the template does not depend on the input: another previous frame, the same output
     other = phi(feats * 0.5, heat[::-1], training=False)
     np.testing.assert_allclose(conv(other, feats).numpy(), got, atol=1e-5)
+
+
+def test_configs_saved_before_the_cheaper_f_and_phi_load_as_trained():
+    """encoder_out and distillator_pool_first are newer than some checkpoints: a config
+    without them is the architecture it was trained with (full 3x3, conv-then-pool); the
+    mobile preset uses the cheaper forms."""
+    mobile = config_mod.mobile().model
+    assert (mobile.encoder_out, mobile.distillator_pool_first) == ("separable", True)
+    d = config_mod.mobile().to_dict()
+    del d["model"]["encoder_out"], d["model"]["distillator_pool_first"]
+    m = config_from_dict(d).model
+    assert (m.encoder_out, m.distillator_pool_first) == ("conv", False)
+    with pytest.raises(UserError, match="encoder_out"):
+        config_mod.validate(dataclasses.replace(config_mod.tiny(), model=dataclasses.replace(
+            config_mod.tiny().model, encoder_out="dilated")))
 
 
 def test_configs_saved_before_static_kernel_load_without_it():

@@ -39,11 +39,12 @@ class DKD(keras.Model):
                                            cfg.deconv_filters, cfg.initializer_skips,
                                            name="pose_initializer")
         self.encoder = FrameEncoder(cfg.feature_channels, cfg.encoder_backbone,
-                                    cfg.encoder_width, cfg.encoder_stages, name="frame_encoder")
+                                    cfg.encoder_width, cfg.encoder_stages, cfg.encoder_out,
+                                    name="frame_encoder")
         self.distillator = PoseKernelDistillator(cfg.feature_channels, K, cfg.kernel_size,
                                                  cfg.distillator_filters, cfg.distillator_pools,
                                                  cfg.heatmap_size, cfg.matching,
-                                                 cfg.static_kernel,
+                                                 cfg.static_kernel, cfg.distillator_pool_first,
                                                  name="pose_kernel_distillator")
         self.dynamic_conv = DynamicConv(cfg.kernel_size, cfg.matching, name="dynamic_conv")
         self.prior = (layers.DepthwiseConv2D(cfg.heatmap_prior, padding="same",

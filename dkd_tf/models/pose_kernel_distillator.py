@@ -12,7 +12,8 @@ class PoseKernelDistillator(layers.Layer):
 
     concat -> 1x1 conv -> [3x3 conv, BN, ReLU, 2x2 max-pool] x pools -> conv 'valid' whose
     size takes the pooled map to exactly S x S (pooling is what shrinks m x n to S x S, as in
-    the paper's 64 -> 31 -> 15 -> 7).
+    the paper's 64 -> 31 -> 15 -> 7). pool_first: concat -> pool -> 1x1 conv -> 3x3 conv ->
+    [pool, 3x3 conv] x (pools - 1) -> the same 'valid' conv (a quarter of the FLOPs).
       matching="full":      k [B, S, S, C, K]  (one S x S x C kernel per joint, the paper)
       matching="depthwise": (k_dw [B, S, S, C], mix [B, C, K]): per-channel S x S kernels and
                             a 1x1 channel-to-joint mixing, both distilled (several x cheaper).
@@ -22,12 +23,14 @@ class PoseKernelDistillator(layers.Layer):
     """
 
     def __init__(self, channels=32, num_joints=13, kernel_size=5, filters=48, pools=2,
-                 heatmap_size=32, matching="full", static_kernel=False, **kwargs):
+                 heatmap_size=32, matching="full", static_kernel=False, pool_first=False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.channels, self.num_joints, self.kernel_size = channels, num_joints, kernel_size
         self.filters, self.pools, self.heatmap_size, self.matching = (filters, pools,
                                                                       heatmap_size, matching)
         self.static_kernel = bool(static_kernel)
+        self.pool_first = bool(pool_first)
         S, C, K = kernel_size, channels, num_joints
         if self.static_kernel:
             shapes = {"full": [("static_kernel", (S, S, C, K))],
@@ -35,8 +38,16 @@ class PoseKernelDistillator(layers.Layer):
             self.static = [self.add_weight(shape=shape, initializer="zeros", name=name)
                            for name, shape in shapes[matching]]
         self.inp = conv_bn(filters, 1)
-        self.stages = [keras.Sequential([conv_bn(filters, 3), layers.MaxPooling2D(2)])
-                       for _ in range(pools)]
+        # pool_first: the concat is max-pooled before the 1x1 conv and each stage pools before
+        # its 3x3 conv, so every conv runs at m/2, m/4, ... instead of m, m/2, ... (4x fewer
+        # FLOPs, the same m -> m / 2**pools chain; max-pooling keeps each heatmap's peak)
+        self.pre_pool = layers.MaxPooling2D(2) if self.pool_first else None
+        if self.pool_first:
+            self.stages = [keras.Sequential(([layers.MaxPooling2D(2)] if i else [])
+                                            + [conv_bn(filters, 3)]) for i in range(pools)]
+        else:
+            self.stages = [keras.Sequential([conv_bn(filters, 3), layers.MaxPooling2D(2)])
+                           for _ in range(pools)]
         pooled = heatmap_size // 2 ** pools
         ksize = pooled - kernel_size + 1
         out_ch = channels * num_joints if matching == "full" else channels
@@ -45,7 +56,10 @@ class PoseKernelDistillator(layers.Layer):
             self.to_mix = layers.Dense(channels * num_joints)
 
     def call(self, features, heatmaps, training=None):
-        x = self.inp(keras.ops.concatenate([features, heatmaps], axis=-1), training=training)
+        x = keras.ops.concatenate([features, heatmaps], axis=-1)
+        if self.pre_pool is not None:
+            x = self.pre_pool(x)
+        x = self.inp(x, training=training)
         for stage in self.stages:
             x = stage(x, training=training)
         k = self.to_kernel(x)  # [B, S, S, C*K] or [B, S, S, C]
@@ -92,4 +106,4 @@ class PoseKernelDistillator(layers.Layer):
                 "num_joints": self.num_joints, "kernel_size": self.kernel_size,
                 "filters": self.filters, "pools": self.pools,
                 "heatmap_size": self.heatmap_size, "matching": self.matching,
-                "static_kernel": self.static_kernel}
+                "static_kernel": self.static_kernel, "pool_first": self.pool_first}
