@@ -273,7 +273,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         raise UserError(f"--split validation: only the synthetic set has one (not {a.dataset})")
     check_data_dir(a.dataset, a.data)
-    from .trainer import open_workdir_for_eval
+    from .checkpoints import open_workdir_for_eval
 
     model, cfg, step, steps_run, (head, note) = open_workdir_for_eval(a.workdir, head=True)
     abl = open_workdir_for_eval(a.ablation_workdir) if a.ablation_workdir else None

@@ -14,6 +14,7 @@ import dataclasses
 import math
 import os
 
+from .checkpoints import variables_of
 from .config import Config, load_config
 from .errors import UserError, import_tensorflow
 from .losses import began_k_update, heatmap_mse, reconstruction_error
@@ -24,18 +25,6 @@ import keras  # noqa: E402  (after TensorFlow's quiet import)
 from .models.dkd import DKD  # noqa: E402
 from .models.dynamic_conv import correlation_scale  # noqa: E402
 from .models.temporal_discriminator import TemporalDiscriminator  # noqa: E402
-
-
-def variables_of(layer) -> tf.Module:
-    """A trackable holding every variable of a Keras 3 layer, in its (deterministic) order.
-
-    tf.train.Checkpoint does not reach the variables of Keras 3 sub-layers kept in lists and
-    nested Sequentials (measured: only 10 of the DKD's variables were saved, the BatchNorm
-    moving statistics among the missing), so checkpoints track this flat list instead.
-    """
-    holder = tf.Module()
-    holder.variables_list = list(layer.weights)
-    return holder
 
 
 def make_strategy(kind: str = "auto"):
@@ -335,42 +324,3 @@ def cosine_lr(base: float, progress: float, alpha: float = 0.02) -> float:
     run cut short by --minutes still ends its schedule at a low learning rate."""
     p = min(max(progress, 0.0), 1.0)
     return base * (alpha + (1 - alpha) * 0.5 * (1 + math.cos(math.pi * p)))
-
-
-def steps_run_in(checkpoint_path: str) -> dict:
-    """Trainer.steps_run as saved in a checkpoint: {"stage1": n1, "stage2": n2} from the
-    optimisers' iteration counters ({} when the file holds none)."""
-    reader = tf.train.load_checkpoint(checkpoint_path)
-    out = {}
-    for name in reader.get_variable_to_shape_map():
-        opt, _, rest = name.partition("/")
-        if opt in ("opt1", "opt2") and rest.split("/")[0].lstrip("_") == "iterations":
-            out["stage" + opt[-1]] = int(reader.get_tensor(name))
-    return dict(sorted(out.items()))
-
-
-def open_workdir_for_eval(workdir: str, head: bool = False):
-    """(model, config, step, steps_run) restored from the latest checkpoint of a work
-    directory (steps_run: steps_run_in of that same checkpoint); with head=True a fifth
-    item (PerFrameHead or None, note): F's per-frame head in that same checkpoint
-    (dkd_tf.models.per_frame_head.resolve_head).
-
-    Uses the export's checked restore: every weight must come from the checkpoint (a file
-    that lacks some fails with one line instead of scoring a partly random network)."""
-    from .edge.checkpoint import aux_head_in, restore
-
-    path = os.path.join(workdir, "config.json")
-    if not os.path.isfile(path):
-        raise UserError(f"{workdir}: no config.json, not a dkd_tf work directory")
-    cfg = load_config(path)
-    ckpt_path = tf.train.latest_checkpoint(workdir)
-    if not ckpt_path:
-        raise UserError(f"{workdir}: no checkpoint found (train first)")
-    model, step = restore(ckpt_path, cfg)
-    run = steps_run_in(ckpt_path)
-    if not head:
-        return model, cfg, int(step or 0), run
-    from .models.per_frame_head import resolve_head
-
-    return (model, cfg, int(step or 0), run,
-            resolve_head(model, aux_head_in(ckpt_path), run.get("stage2")))

@@ -70,7 +70,7 @@ def format_table(manifest: dict) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     a = parse_args(argv)
     # everything that can be checked without TensorFlow is checked first
-    from dkd_tf.edge.checkpoint import resolve
+    from dkd_tf.checkpoints import resolve
     from dkd_tf.edge.manifest import parse_precisions
     from dkd_tf.io_utils import ensure_writable_dir
 
@@ -98,13 +98,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except OSError as e:
         raise UserError(f"{out}: cannot write here ({e.strerror})") from None
 
-    from dkd_tf.edge.checkpoint import aux_head_in, restore
+    from dkd_tf.checkpoints import head_in, restore
     from dkd_tf.edge.exporter import export_model
-    from dkd_tf.models.per_frame_head import resolve_head
-    from dkd_tf.trainer import steps_run_in
 
     model, step = restore(prefix, cfg)
-    head, note = resolve_head(model, aux_head_in(prefix), steps_run_in(prefix).get("stage2"))
+    head, note = head_in(model, prefix)
     if head is None:
         print(f"note: no frame_encoder_head graph: {note}", file=sys.stderr)
     man = export_model(model, cfg, out, precisions, checkpoint=prefix, head=head,

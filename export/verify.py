@@ -104,7 +104,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def _keras_reference(man: dict, data: dict):
     """The Keras PCK for a protocol the manifest has none for (needs TF + the checkpoint)."""
     try:
-        from dkd_tf.edge.checkpoint import resolve, restore
+        from dkd_tf.checkpoints import resolve, restore
         from dkd_tf.edge.verify import keras_pck
 
         prefix, cfg = resolve(None, man["checkpoint"])

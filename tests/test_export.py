@@ -58,7 +58,7 @@ def _checkpoint(workdir, cfg, model, trainer_layout=True):
     from dkd_tf.errors import import_tensorflow
 
     tf = import_tensorflow()
-    from dkd_tf.trainer import variables_of
+    from dkd_tf.checkpoints import variables_of
 
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "config.json"), "w") as f:
@@ -452,7 +452,7 @@ def test_manifest_alone_runs_the_golden_clip(exported, tmp_path):
 def test_export_helpers_run_without_tensorflow():
     code = ("import sys; import dkd_tf.edge.litert, dkd_tf.edge.manifest, "
             "dkd_tf.edge.host_loop, dkd_tf.edge.gpu, dkd_tf.edge.verify, "
-            "dkd_tf.edge.checkpoint, dkd_tf.edge.golden; "
+            "dkd_tf.checkpoints, dkd_tf.edge.golden; "
             "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=60)

@@ -136,7 +136,8 @@ def test_a_training_checkpoint_restores_the_whole_model(tmp_path, tiny_model):
     """What evaluate reads is what training wrote: every weight, BatchNorm statistics
     included (Keras 3 sub-layers kept in lists were once left out of checkpoints)."""
     from dkd_tf.config import get_preset, with_overrides
-    from dkd_tf.trainer import Trainer, open_workdir_for_eval, tf
+    from dkd_tf.checkpoints import open_workdir_for_eval
+    from dkd_tf.trainer import Trainer, tf
 
     cfg = with_overrides(get_preset("tiny"), model=tiny_model)
     w = str(tmp_path / "w")

@@ -23,12 +23,13 @@ from dkd_tf.errors import import_tensorflow, run_cli
 tf = import_tensorflow()
 
 import dkd_tf.trainer as trainer_mod  # noqa: E402
+from dkd_tf.checkpoints import steps_run_in  # noqa: E402
 from dkd_tf.config import load_config, tiny, with_overrides  # noqa: E402
 from dkd_tf.evaluate import main as evaluate_main  # noqa: E402
 from dkd_tf.losses import began_k_update  # noqa: E402
 from dkd_tf.models.per_frame_head import static_kernel_head  # noqa: E402
 from dkd_tf.train import main as train_main  # noqa: E402
-from dkd_tf.trainer import Trainer, steps_run_in  # noqa: E402
+from dkd_tf.trainer import Trainer  # noqa: E402
 
 TRAIN = {"train_videos": 4, "train_frames": 8, "eval_videos": 2, "validation_videos": 2,
          "eval_frames": 6,

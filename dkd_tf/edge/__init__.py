@@ -10,7 +10,6 @@
   onnx_export ONNX graphs beside the .tflite files, parity with LiteRT (tf2onnx; TensorFlow)
   golden      the golden clip for device ports
   verify      PCK of the exported set on held-out synthetic videos
-  checkpoint  which checkpoint to export (checked before TensorFlow) and a complete restore
   readme      README.md of an export folder, rendered from its manifest
   exporter    export_model(model, cfg, out_dir, ...) -> manifest
 Modules that need TensorFlow (graphs, convert, calibration's triples, exporter) import it
