@@ -221,11 +221,11 @@ def test_start_stage2_makes_the_tracker_the_encoders_per_frame_head(tmp_path, ti
 
 
 def test_ablation_rows_run_what_they_say(tmp_path, tiny_model):
-    """evaluate.predict_rows on a tiny tracker whose Phi and prior are not zero: dkd = the
+    """prediction.predict_rows on a tiny tracker whose Phi and prior are not zero: dkd = the
     Keras unroll DKD.call; dkd_without_past = P on frame 1, then DKD.match(f_{t-1}, zeros,
     f_t); encoder_every_frame = conv(f_t, k_0 * scale) + prior bias (NumPy); and
     resolve_head's choice of head at each point of training."""
-    from dkd_tf.evaluate import predict_rows
+    from dkd_tf.prediction import predict_rows
     from dkd_tf.models.dynamic_conv import correlation_scale
     from dkd_tf.models.per_frame_head import resolve_head
 

@@ -68,7 +68,7 @@ def keras_keypoints(model, cfg, frames: np.ndarray, method: str = "dark") -> np.
     """The Keras tracker (the exported per-frame functions, float) on uint8 frames
     [N, T, S, S, 3] at the input size -> keypoints [N, T, K, 2]."""
     from ..codec import decode_heatmaps
-    from ..evaluate import predict_videos
+    from ..prediction import predict_videos
     from .calibration import normalise
 
     images = normalise(frames, cfg.mean, cfg.std)
