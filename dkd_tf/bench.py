@@ -39,12 +39,13 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .benchmark.accuracy import (default_policies, evaluate_policies, evaluate_smoothing,
-                                 held_out_videos, plot_pck_vs_ms)
+                                 plot_pck_vs_ms)
 from .benchmark.memory import peak_rss_mb, runtime_peak_rss, stream_rss
 from .benchmark.tflite_analysis import FLOPS_METHOD, correlation_shape
 from .benchmark.timing import bench_precision
 from .errors import (ONNXRUNTIME_MISSING, UserError, quiet_libraries, require_module,
                      run_cli)
+from .heldout import heldout_videos
 
 
 # ---- report --------------------------------------------------------------------------
@@ -312,7 +313,7 @@ def accuracy_part(assets, manifest, precisions, a, json_path) -> dict:
     from .runtime import OneEuroParams, PoseTracker
 
     size = int(manifest["input"]["height"])
-    videos = held_out_videos(size, a.pck_videos, a.pck_frames)
+    videos = heldout_videos(size, a.pck_videos, a.pck_frames)
     score = a.reinit_score
     if score is None:  # the 10th percentile of tracked frames' mean score (2 videos)
         tr = PoseTracker(assets, "fp32", num_threads=a.threads, backend=a.backend)

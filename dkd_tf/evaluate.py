@@ -35,18 +35,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .errors import run_cli
-from .metrics import pck, pck_curve
+from .metrics import frames, jitter, pck, pck_curve, pck_videos
 from .prediction import frame_keypoints, predict_rows, row_functions
-
-
-def jitter(keypoints: np.ndarray, visible: np.ndarray, bbox: np.ndarray) -> float:
-    """Mean frame-to-frame acceleration ||p[t+1] - 2 p[t] + p[t-1]|| of joints visible in all
-    three frames, divided by the box's larger side (so it reads as a fraction of the body)."""
-    acc = np.linalg.norm(keypoints[:, 2:] - 2 * keypoints[:, 1:-1] + keypoints[:, :-2], axis=-1)
-    v = visible[:, 2:] & visible[:, 1:-1] & visible[:, :-2]
-    size = np.maximum(bbox[:, 1:-1, 2] - bbox[:, 1:-1, 0], bbox[:, 1:-1, 3] - bbox[:, 1:-1, 1])
-    acc = acc / np.maximum(size, 1.0)[..., None]
-    return float(acc[v].mean()) if v.any() else float("nan")
 
 
 def score(keypoints, records, count_all: bool = False) -> dict:
@@ -56,20 +46,18 @@ def score(keypoints, records, count_all: bool = False) -> dict:
     if count_all:
         vis = np.ones_like(vis)
     box = np.stack([r["bbox"] for r in records]).astype(np.float64)
-    N, T, K = gt.shape[:3]
-    flat = lambda a: a.reshape(-1, *a.shape[2:])  # noqa: E731
-    res = pck(flat(keypoints), flat(gt), flat(box), flat(vis))
-    alphas, curve, auc = pck_curve(flat(keypoints), flat(gt), flat(box), flat(vis))
+    T = gt.shape[1]
+    res = pck_videos(keypoints, gt, box, vis)
+    alphas, curve, auc = pck_curve(*map(frames, (keypoints, gt, box, vis)))
     per_frame = [pck(keypoints[:, t], gt[:, t], box[:, t], vis[:, t])["mean"] for t in range(T)]
     actions = {}
     for a in sorted({r.get("action", "") for r in records}):
         idx = [i for i, r in enumerate(records) if r.get("action", "") == a]
-        actions[a] = pck(flat(keypoints[idx]), flat(gt[idx]), flat(box[idx]),
-                         flat(vis[idx]))["mean"]
+        actions[a] = pck_videos(keypoints[idx], gt[idx], box[idx], vis[idx])["mean"]
     return {"pck": res["mean"], "auc": auc, "pck_per_joint": [float(v) for v in res["per_joint"]],
             "pck_groups": res["group_mean"], "pck_per_frame": [float(v) for v in per_frame],
             "pck_curve": {"alphas": [float(a) for a in alphas], "values": [float(v) for v in curve]},
-            "pck_per_action": actions, "jitter": jitter(keypoints, vis, box),
+            "pck_per_action": actions, "jitter": jitter(keypoints, vis, box)["relative"],
             "counted": res["counted"]}
 
 

@@ -1,6 +1,8 @@
-"""PCK, the benchmark metric of Penn Action and (Sub-)JHMDB (pure NumPy).
+"""PCK, the benchmark metric of Penn Action and (Sub-)JHMDB, and jitter (pure NumPy).
 
 Shapes: pred, gt [N, K, 2] pixels (x, y); bbox [N, 4] as x1, y1, x2, y2; visible [N, K] bool.
+Over videos (pck_videos, jitter): the same with a frame axis, [N, T, K, 2], [N, T, 4],
+[N, T, K].
 """
 from __future__ import annotations
 
@@ -73,3 +75,38 @@ def pck_curve(pred, gt, bbox, visible=None, alphas=DEFAULT_ALPHAS, norm: str = "
     span = alphas[-1] - alphas[0]
     auc = float(np.trapezoid(values, alphas) / span) if span > 0 else float(values[0])
     return alphas, values, auc
+
+
+def frames(a):
+    """[N, T, ...] -> [N * T, ...]: every frame of N videos, video by video."""
+    a = np.asarray(a)
+    return a.reshape(-1, *a.shape[2:])
+
+
+def pck_videos(pred, gt, bbox, visible=None, alpha: float = 0.2, norm: str = "bbox") -> dict:
+    """pck over every frame of N videos, pooled: pred, gt [N, T, K, 2], bbox [N, T, 4],
+    visible [N, T, K] (None: all joints)."""
+    return pck(frames(pred), frames(gt), frames(bbox),
+               None if visible is None else frames(visible), alpha, norm)
+
+
+def jitter(keypoints, visible, bbox) -> dict:
+    """Mean frame-to-frame acceleration ||p[t+1] - 2 p[t] + p[t-1]|| of the joints visible in
+    all three frames whose acceleration is finite: {"px": in pixels, "relative": each divided
+    by the larger side of the middle frame's box (at least 1 px), so it reads as a fraction
+    of the body}; both NaN when no joint counts.
+
+    keypoints [N, T, K, 2] pixels, visible [N, T, K] bool, bbox [N, T, 4] (x1, y1, x2, y2).
+    The box's side is computed in the box's own dtype (float32 boxes of the synthetic
+    videos in the benchmark, float64 in evaluate), as the published figures were.
+    """
+    kp = np.asarray(keypoints, np.float64)
+    vis = np.asarray(visible, bool)
+    box = np.asarray(bbox)
+    acc = np.linalg.norm(kp[:, 2:] - 2 * kp[:, 1:-1] + kp[:, :-2], axis=-1)
+    v = vis[:, 2:] & vis[:, 1:-1] & vis[:, :-2] & np.isfinite(acc)
+    size = np.maximum(box[:, 1:-1, 2] - box[:, 1:-1, 0], box[:, 1:-1, 3] - box[:, 1:-1, 1])
+    rel = acc / np.maximum(size, 1.0)[..., None]
+    if not v.any():
+        return {"px": float("nan"), "relative": float("nan")}
+    return {"px": float(acc[v].mean()), "relative": float(rel[v].mean())}

@@ -70,7 +70,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     seed = int(base.get("seed", 0))
     proto = vf.protocol(size, a.videos or base.get("videos", 10),
                         a.frames or base.get("frames", 40), seed)
-    data = vf.heldout_videos(proto)
+    data = vf.protocol_videos(proto)
     keras = ref.get("keras_pck") if vf.same_protocol(base, proto) else None
     if keras is None and man.get("checkpoint"):
         keras = _keras_reference(man, data)

@@ -72,9 +72,9 @@ def edit_manifest(folder: str, fn) -> None:
 
 
 def synthetic_clip(size: int = 64, frames: int = 8, index: int = 0, seed: int = 0) -> dict:
-    from dkd_tf.data.synthetic import HELD_OUT_OFFSET, SyntheticVideos
+    from dkd_tf.heldout import heldout_video
 
-    return SyntheticVideos(size, frames, seed).video(HELD_OUT_OFFSET + index)
+    return heldout_video(size, frames, seed, index)
 
 
 def write_video(path: str, frames_rgb, fps: float = 25.0, fourcc: str = "mp4v",

@@ -10,6 +10,7 @@ import pytest
 from dkd_tf import bench
 from dkd_tf.benchmark import accuracy, memory, timing
 from dkd_tf.benchmark import tflite_analysis as tfa
+from dkd_tf.heldout import heldout_videos
 from fixtures_edge import edge_assets, edge_export  # noqa: F401
 
 
@@ -108,7 +109,7 @@ def test_bench_cli_json(edge_assets, tmp_path, capsys):
 
 
 def test_policy_scoring_and_plot(edge_assets, tmp_path):
-    videos = accuracy.held_out_videos(64, 2, 6)
+    videos = heldout_videos(64, 2, 6)
     rows = accuracy.evaluate_policies(edge_assets, ["fp32"],
                                       accuracy.default_policies(0.5, encoder_head=True),
                                       videos, threads=1, progress=False)
@@ -137,15 +138,6 @@ def test_policy_scoring_and_plot(edge_assets, tmp_path):
 
     sm = accuracy.evaluate_smoothing(edge_assets, videos, 1, [OneEuroParams()])
     assert [r["smoothing"].split()[0] for r in sm] == ["ground", "none", "one-euro"]
-
-
-def test_jitter_by_hand():
-    # one joint moving 0, 1, 4 px along x: acceleration |4 - 2 + 0| = 2 px; box side 10
-    kp = np.zeros((1, 3, 1, 2))
-    kp[0, :, 0, 0] = [0, 1, 4]
-    box = np.tile([0.0, 0.0, 10.0, 5.0], (1, 3, 1))
-    j = accuracy.jitter(kp, np.ones((1, 3, 1), bool), box)
-    assert j == {"px": 2.0, "relative": 0.2}
 
 
 @pytest.mark.slow

@@ -313,7 +313,7 @@ def test_quantized_loops_keep_pck(exported):
 
     out, _, model, cfg = exported
     m = _manifest(out)
-    data = vf.heldout_videos(m["reference"]["protocol"])
+    data = vf.protocol_videos(m["reference"]["protocol"])
     keras = m["reference"]["keras_pck"]
     assert abs(vf.keras_pck(model, cfg, data) - keras) < 1e-9  # the manifest's reference
     for prec in ("fp32", "fp16", "int8"):

@@ -1,11 +1,12 @@
-"""PCK (dkd_tf/metrics.py): hand-computed cases, thresholds, counting rules, curve and AUC."""
+"""PCK and jitter (dkd_tf/metrics.py): hand-computed cases, thresholds, counting rules, curve
+and AUC, PCK over videos, jitter against the two implementations it replaced."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from dkd_tf.joints import JHMDB, PENN_ACTION
-from dkd_tf.metrics import DEFAULT_ALPHAS, pck, pck_curve
+from dkd_tf.metrics import DEFAULT_ALPHAS, jitter, pck, pck_curve, pck_videos
 
 NAN = np.nan
 
@@ -297,3 +298,65 @@ def test_curve_custom_alphas():
                                     alphas=[0.05, 0.1, 0.15])
     np.testing.assert_array_equal(values, [0.0, 1.0, 1.0])  # 10 <= 0.1 * 100
     assert auc == pytest.approx((0.05 * 0.5 + 0.05 * 1.0) / 0.1)
+
+
+# ---- over videos: pooled PCK and jitter ----------------------------------------------------
+def test_pck_videos_pools_every_frame(rng):
+    gt = rng.uniform(0, 100, (3, 4, 13, 2))
+    pred = gt + rng.normal(0, 8, gt.shape)
+    box = np.tile([0.0, 0.0, 100.0, 80.0], (3, 4, 1))
+    vis = rng.random((3, 4, 13)) < 0.8
+    got = pck_videos(pred, gt, box, vis)
+    ref = pck(pred.reshape(12, 13, 2), gt.reshape(12, 13, 2), box.reshape(12, 4),
+              vis.reshape(12, 13))
+    assert got["mean"] == ref["mean"] and got["counted"] == ref["counted"]
+    assert pck_videos(pred, gt, box)["counted"] == 3 * 4 * 13
+
+
+def test_jitter_by_hand():
+    # one joint moving 0, 1, 4 px along x: acceleration |4 - 2 + 0| = 2 px; box side 10
+    kp = np.zeros((1, 3, 1, 2))
+    kp[0, :, 0, 0] = [0, 1, 4]
+    box = np.tile([0.0, 0.0, 10.0, 5.0], (1, 3, 1))
+    assert jitter(kp, np.ones((1, 3, 1), bool), box) == {"px": 2.0, "relative": 0.2}
+    nothing = jitter(kp, np.zeros((1, 3, 1), bool), box)
+    assert np.isnan(nothing["px"]) and np.isnan(nothing["relative"])
+
+
+def _old_evaluate_jitter(keypoints, visible, bbox):
+    """dkd_tf.evaluate.jitter before it became metrics.jitter (verbatim)."""
+    acc = np.linalg.norm(keypoints[:, 2:] - 2 * keypoints[:, 1:-1] + keypoints[:, :-2], axis=-1)
+    v = visible[:, 2:] & visible[:, 1:-1] & visible[:, :-2]
+    size = np.maximum(bbox[:, 1:-1, 2] - bbox[:, 1:-1, 0], bbox[:, 1:-1, 3] - bbox[:, 1:-1, 1])
+    acc = acc / np.maximum(size, 1.0)[..., None]
+    return float(acc[v].mean()) if v.any() else float("nan")
+
+
+def _old_benchmark_jitter(keypoints, visible, bbox):
+    """dkd_tf.benchmark.accuracy.jitter before it became metrics.jitter (verbatim)."""
+    kp = np.asarray(keypoints, np.float64)
+    acc = np.linalg.norm(kp[:, 2:] - 2 * kp[:, 1:-1] + kp[:, :-2], axis=-1)
+    v = visible[:, 2:] & visible[:, 1:-1] & visible[:, :-2] & np.isfinite(acc)
+    size = np.maximum(bbox[:, 1:-1, 2] - bbox[:, 1:-1, 0], bbox[:, 1:-1, 3] - bbox[:, 1:-1, 1])
+    rel = acc / np.maximum(size, 1.0)[..., None]
+    if not v.any():
+        return {"px": float("nan"), "relative": float("nan")}
+    return {"px": float(acc[v].mean()), "relative": float(rel[v].mean())}
+
+
+def test_jitter_gives_exactly_what_both_old_implementations_gave(rng):
+    """The README's jitter figures came from evaluate's (float64 keypoints and boxes) and the
+    benchmark's (float32 keypoints and boxes of the synthetic videos); bit for bit the same."""
+    kp64 = rng.uniform(0, 128, (3, 7, 13, 2)) + rng.normal(0, 2, (3, 7, 13, 2)).cumsum(1)
+    kp32 = kp64.astype(np.float32)
+    xy = rng.uniform(0, 60, (3, 7, 2))
+    box = np.concatenate([xy, xy + rng.uniform(0.5, 70, (3, 7, 2))], -1)  # sizes < 1 too
+    vis = rng.random((3, 7, 13)) < 0.7
+    for kp, bb in ((kp64, box), (kp32, box.astype(np.float32))):
+        new = jitter(kp, vis, bb)
+        assert new == _old_benchmark_jitter(kp, vis, bb)
+        assert new["relative"] == _old_evaluate_jitter(kp.astype(np.float64), vis, bb)
+    # a non-finite keypoint is left out, as the benchmark's did (evaluate's gave NaN)
+    bad = kp64.copy()
+    bad[0, 3, 5] = np.nan
+    assert jitter(bad, vis, box) == _old_benchmark_jitter(bad, vis, box)

@@ -1,10 +1,12 @@
 """Synthetic index bands (dkd_tf/data/splits.py): training, int8 calibration, held-out and
-validation videos never share an index, and each split's records come from its own band."""
+validation videos never share an index, and each split's records come from its own band;
+the held-out protocol (dkd_tf/heldout.py) picks the videos that evaluate scores."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from dkd_tf import heldout
 from dkd_tf.config import PRESETS
 from dkd_tf.data import splits
 from dkd_tf.data.sources import load_records
@@ -41,3 +43,19 @@ def test_validation_records_are_other_videos_than_held_out():
         assert not np.array_equal(v["frames"], t["frames"])
     with pytest.raises(UserError, match="validation"):
         load_records("penn", "/nonexistent", "validation", 64, 2, 4, seed=0)
+
+
+def test_heldout_protocol_scores_the_videos_evaluate_scores():
+    assert heldout.FIRST_VIDEO == HELD_OUT_OFFSET
+    assert heldout.heldout_indices(100) == splits.video_indices("test", 100)
+    recs, _ = load_records("synthetic", None, "test", 64, 2, 4, seed=3)
+    vids = heldout.heldout_videos(64, 2, 4, seed=3)
+    arrays = heldout.heldout_arrays(64, 2, 4, seed=3)
+    one = heldout.heldout_video(64, 4, seed=3, k=1)
+    for key in ("frames", "joints", "visible", "bbox"):
+        assert np.array_equal(np.stack([r[key] for r in recs]), arrays[key])
+        assert np.array_equal(np.stack([v[key] for v in vids]), arrays[key])
+        assert np.array_equal(one[key], arrays[key][1])
+    lab = heldout.stack_labels(vids)
+    assert heldout.pck_of(lab["joints"], lab) == 1.0
+    assert heldout.jitter_of(lab["joints"], lab)["px"] >= 0

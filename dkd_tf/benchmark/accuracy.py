@@ -1,6 +1,8 @@
 """Accuracy against speed of the LiteRT tracker (trained assets): re-initialisation
 policies and One-Euro settings scored on held-out synthetic videos (PCK@0.2, ms per frame,
-jitter), and the PNG of PCK against ms per frame."""
+jitter), and the PNG of PCK against ms per frame.
+
+The videos and the scores are dkd_tf.heldout's (heldout_videos, pck_of, jitter_of)."""
 from __future__ import annotations
 
 import os
@@ -8,6 +10,9 @@ import time
 from typing import List, Optional, Sequence
 
 import numpy as np
+
+from ..heldout import jitter_of, pck_of, stack_labels
+
 
 def default_policies(score: float, encoder_head: bool = False) -> List[tuple]:
     """(label, PoseTracker keyword arguments) of the re-initialisation policies scored, and
@@ -20,26 +25,6 @@ def default_policies(score: float, encoder_head: bool = False) -> List[tuple]:
             ("every 30, roi track", {"reinit_every": 30, "roi": "track"}),
             ("initializer every frame", {"reinit_every": 1}),
             ("every frame, roi track", {"reinit_every": 1, "roi": "track"})]
-
-
-def held_out_videos(size: int, videos: int, frames: int, seed: int = 0) -> List[dict]:
-    from ..data.synthetic import HELD_OUT_OFFSET, SyntheticVideos
-
-    gen = SyntheticVideos(size, frames, seed)
-    return [gen.video(HELD_OUT_OFFSET + i) for i in range(videos)]
-
-
-def jitter(keypoints, visible, bbox) -> dict:
-    """Mean ||p[t+1] - 2 p[t] + p[t-1]|| of joints visible in all three frames: in pixels
-    and divided by the box's larger side. keypoints [N, T, K, 2], visible [N, T, K]."""
-    kp = np.asarray(keypoints, np.float64)
-    acc = np.linalg.norm(kp[:, 2:] - 2 * kp[:, 1:-1] + kp[:, :-2], axis=-1)
-    v = visible[:, 2:] & visible[:, 1:-1] & visible[:, :-2] & np.isfinite(acc)
-    size = np.maximum(bbox[:, 1:-1, 2] - bbox[:, 1:-1, 0], bbox[:, 1:-1, 3] - bbox[:, 1:-1, 1])
-    rel = acc / np.maximum(size, 1.0)[..., None]
-    if not v.any():
-        return {"px": float("nan"), "relative": float("nan")}
-    return {"px": float(acc[v].mean()), "relative": float(rel[v].mean())}
 
 
 def run_tracker(tracker, videos: List[dict]) -> dict:
@@ -75,16 +60,6 @@ def run_tracker(tracker, videos: List[dict]) -> dict:
             "initializer_share": share}
 
 
-def _pck(kp, videos) -> float:
-    from ..metrics import pck
-
-    gt = np.stack([v["joints"] for v in videos])
-    vis = np.stack([v["visible"] for v in videos])
-    box = np.stack([v["bbox"] for v in videos])
-    flat = lambda a: a.reshape(-1, *a.shape[2:])  # noqa: E731
-    return pck(flat(kp), flat(gt), flat(box), flat(vis))["mean"]
-
-
 def evaluate_policies(assets: str, precisions: Sequence[str], policies, videos: List[dict],
                       threads: int, progress: bool = True, backend: str = "litert"
                       ) -> List[dict]:
@@ -93,19 +68,18 @@ def evaluate_policies(assets: str, precisions: Sequence[str], policies, videos: 
     from ..progress import progress_bar
     from ..runtime import PoseTracker
 
+    truth = stack_labels(videos)
     rows = []
     todo = [(p, lab, kw) for p in precisions for lab, kw in policies]
     for prec, label, kw in progress_bar(todo, desc="policies", unit="run", disable=not progress):
         tr = PoseTracker(assets, prec, num_threads=threads, backend=backend, **kw)
         res = run_tracker(tr, videos)
-        vis = np.stack([v["visible"] for v in videos])
-        box = np.stack([v["bbox"] for v in videos])
         rows.append({"precision": prec, "policy": label, "settings": kw,
-                     "pck": _pck(res["keypoints"], videos),
+                     "pck": pck_of(res["keypoints"], truth),
                      **{k: res[k] for k in ("ms_per_frame", "ms_per_frame_mean",
                                             "ms_initializer_frame", "ms_tracked_frame",
                                             "initializer_share")},
-                     "jitter": jitter(res["keypoints"], vis, box)})
+                     "jitter": jitter_of(res["keypoints"], truth)})
     return rows
 
 
@@ -115,25 +89,24 @@ def evaluate_smoothing(assets: str, videos: List[dict], threads: int, settings,
     OneEuroParams in settings; the first row is the ground truth's own acceleration."""
     from ..runtime import PoseTracker
 
-    gt = np.stack([v["joints"] for v in videos])
-    vis = np.stack([v["visible"] for v in videos])
-    box = np.stack([v["bbox"] for v in videos])
-    rows = [{"smoothing": "ground truth", "pck": 1.0, "jitter": jitter(gt, vis, box)}]
+    truth = stack_labels(videos)
+    rows = [{"smoothing": "ground truth", "pck": 1.0,
+             "jitter": jitter_of(truth["joints"], truth)}]
     raw_done = False
     for p in settings:
         tr = PoseTracker(assets, "fp32", num_threads=threads, smooth=p, backend=backend,
                          **(policy or {}))
         res = run_tracker(tr, videos)
         if not raw_done:
-            rows.append({"smoothing": "none", "pck": _pck(res["raw_keypoints"], videos),
-                         "jitter": jitter(res["raw_keypoints"], vis, box)})
+            rows.append({"smoothing": "none", "pck": pck_of(res["raw_keypoints"], truth),
+                         "jitter": jitter_of(res["raw_keypoints"], truth)})
             raw_done = True
         rows.append({"smoothing": f"one-euro min_cutoff={p.min_cutoff:g} beta={p.beta:g} "
                                   f"d_cutoff={p.d_cutoff:g}",
                      "params": {"min_cutoff": p.min_cutoff, "beta": p.beta,
                                 "d_cutoff": p.d_cutoff},
-                     "pck": _pck(res["keypoints"], videos),
-                     "jitter": jitter(res["keypoints"], vis, box)})
+                     "pck": pck_of(res["keypoints"], truth),
+                     "jitter": jitter_of(res["keypoints"], truth)})
     return rows
 
 

@@ -94,9 +94,9 @@ def write_synthetic_video(path: str, frames: int, size: int, clip: int = 100,
     """An mp4v video of `frames` frames: one held-out synthetic clip played back and forth."""
     import cv2
 
-    from ..data.synthetic import HELD_OUT_OFFSET, SyntheticVideos
+    from ..heldout import heldout_video
 
-    v = SyntheticVideos(size, clip, seed).video(HELD_OUT_OFFSET)["frames"][..., ::-1]
+    v = heldout_video(size, clip, seed)["frames"][..., ::-1]
     w = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (size, size))
     order = np.concatenate([np.arange(clip), np.arange(clip - 2, 0, -1)])
     for i in range(frames):

@@ -40,7 +40,7 @@ from .graphs import GRAPHS, build_graphs, graph_specs
 from .host_loop import HostLoop
 from .litert import load_interpreter, model_ops, op_counts, signature_tensors
 from .readme import render_readme
-from .verify import keras_pck, heldout_videos, protocol
+from .verify import keras_pck, protocol, protocol_videos
 
 tf = import_tensorflow()
 
@@ -212,7 +212,7 @@ def export_model(model, cfg, out_dir: str, precisions: Sequence[str] = PRECISION
             frames = int(reference_frames or cfg.train.eval_frames)
             proto = protocol(cfg.model.input_size, reference_videos, frames, cfg.train.seed)
             log(f"Keras reference PCK on {reference_videos} held-out videos x {frames} frames")
-            pck = keras_pck(model, cfg, heldout_videos(proto), decode_method)
+            pck = keras_pck(model, cfg, protocol_videos(proto), decode_method)
             man["reference"] = {"keras_pck": pck, "protocol": proto}
         mf.validate(man, stage)
         _commit(stage, out, man, golden)
@@ -224,14 +224,13 @@ def export_model(model, cfg, out_dir: str, precisions: Sequence[str] = PRECISION
 
 def _parity_checks(model, cfg, man, stage, precisions, log) -> dict:
     """LiteRT loop vs the Keras unroll on a held-out clip at the input size, per precision."""
+    from ..heldout import FIRST_VIDEO, heldout_video
     from .golden import GOLDEN_FRAMES
-    from ..data.synthetic import HELD_OUT_OFFSET, SyntheticVideos
 
-    v = SyntheticVideos(cfg.model.input_size, GOLDEN_FRAMES, cfg.train.seed).video(
-        HELD_OUT_OFFSET + 1)
+    v = heldout_video(cfg.model.input_size, GOLDEN_FRAMES, cfg.train.seed, 1)
     x = cal.normalise(v["frames"], cfg.mean, cfg.std)[:, None]
     ref = _keras_unroll(model, x)
-    out = {"clip": f"synthetic seed {cfg.train.seed} video {HELD_OUT_OFFSET + 1}, "
+    out = {"clip": f"synthetic seed {cfg.train.seed} video {FIRST_VIDEO + 1}, "
                    f"{GOLDEN_FRAMES} frames", "reference": "Keras DKD.call (unroll)"}
     for prec in precisions:
         got = HostLoop(man, stage, prec, 2).heatmaps(x)

@@ -17,7 +17,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from ..data.synthetic import HELD_OUT_OFFSET, SyntheticVideos
+from ..heldout import FIRST_VIDEO, heldout_video
 
 GOLDEN_FRAMES = 12
 FPS = 30
@@ -30,12 +30,12 @@ def golden_clip(input_size: int, seed: int, frames: int = GOLDEN_FRAMES) -> dict
     size = int(round(input_size * 1.25 / 8)) * 8
     h = size * 3 // 4
     top = (size - h) // 2
-    v = SyntheticVideos(size, frames, seed).video(HELD_OUT_OFFSET)
+    v = heldout_video(size, frames, seed)
     joints = v["joints"] - np.array([0.0, top], np.float32)
     inside = (joints[..., 1] >= 0) & (joints[..., 1] <= h - 1)
     return {"frames": np.ascontiguousarray(v["frames"][:, top:top + h]), "joints": joints,
             "visible": v["visible"] & inside,
-            "video": f"synthetic seed {seed} video {HELD_OUT_OFFSET} ({v['action']}), "
+            "video": f"synthetic seed {seed} video {FIRST_VIDEO} ({v['action']}), "
                      f"{size}x{size} cropped to {size}x{h}"}
 
 

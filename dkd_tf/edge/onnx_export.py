@@ -132,7 +132,7 @@ def parity_clips(man: dict, folder: str) -> Dict[str, np.ndarray]:
     a held-out synthetic clip at the input size."""
     import cv2
 
-    from ..data.synthetic import HELD_OUT_OFFSET, SyntheticVideos
+    from ..heldout import heldout_video
 
     clips = {}
     expected = os.path.join(folder, "golden", "expected.json")
@@ -145,7 +145,7 @@ def parity_clips(man: dict, folder: str) -> Dict[str, np.ndarray]:
             clips["golden"] = np.stack([cv2.cvtColor(fr, cv2.COLOR_BGR2RGB) for fr in frames])
     size = int(man["input"]["height"])
     seed = int((man.get("reference") or {}).get("protocol", {}).get("seed", 0))
-    v = SyntheticVideos(size, 12, seed).video(HELD_OUT_OFFSET + 2)
+    v = heldout_video(size, 12, seed, 2)
     clips["synthetic"] = v["frames"]
     return clips
 

@@ -1,11 +1,11 @@
 """Verification of an exported set: PCK@0.2 of the LiteRT loop on held-out synthetic videos.
 
-The protocol (which videos, how many frames) is the one `python -m dkd_tf.evaluate` uses for
-the synthetic set: SyntheticVideos(input_size, frames, seed).video(HELD_OUT_OFFSET + i),
-whole frames letterboxed (the identity at the input size), PCK@0.2 of the box's larger side
-over visible joints. The exporter stores the Keras model's PCK under this protocol in the
-manifest ("reference"), so verification needs no TensorFlow unless asked for another
-protocol.
+The protocol (which videos, how many frames, how they are scored) is dkd_tf.heldout's, the
+one `python -m dkd_tf.evaluate` uses for the synthetic set: held-out videos from
+FIRST_VIDEO at the input size, whole frames letterboxed (the identity), PCK@0.2 of the box's
+larger side over visible joints. The exporter stores the Keras model's PCK under this
+protocol in the manifest ("reference"), so verification needs no TensorFlow unless asked for
+another protocol.
 
 Everything here is NumPy + OpenCV + the runtime (LiteRT or onnxruntime), except `keras_pck`
 (TensorFlow, lazily).
@@ -16,15 +16,15 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from ..data.synthetic import HELD_OUT_OFFSET, SyntheticVideos
-from ..metrics import pck
+from ..heldout import FIRST_VIDEO, METRIC, heldout_arrays, pck_of
 from .host_loop import HostLoop
 
 
 def protocol(input_size: int, videos: int, frames: int, seed: int) -> dict:
-    return {"dataset": "synthetic", "first_video": HELD_OUT_OFFSET, "videos": int(videos),
+    """The manifest's "reference" protocol: `videos` held-out videos of `frames` frames."""
+    return {"dataset": "synthetic", "first_video": FIRST_VIDEO, "videos": int(videos),
             "frames": int(frames), "seed": int(seed), "size": int(input_size),
-            "metric": "PCK@0.2 of the ground-truth box's larger side, visible joints"}
+            "metric": METRIC}
 
 
 def same_protocol(a: Optional[dict], b: dict) -> bool:
@@ -32,17 +32,11 @@ def same_protocol(a: Optional[dict], b: dict) -> bool:
     return a is not None and all(a.get(k) == b.get(k) for k in keys)
 
 
-def heldout_videos(proto: dict) -> dict:
-    """{"frames" uint8 [N, T, S, S, 3], "joints" [N, T, K, 2], "visible", "bbox"}."""
-    gen = SyntheticVideos(proto["size"], proto["frames"], proto["seed"])
-    return gen.arrays([proto["first_video"] + i for i in range(proto["videos"])])
-
-
-def pck_of(keypoints: np.ndarray, data: dict) -> float:
-    """keypoints [N, T, K, 2] frame pixels -> pooled PCK@0.2 against the videos' labels."""
-    flat = lambda a: a.reshape(-1, *a.shape[2:])  # noqa: E731
-    return float(pck(flat(keypoints), flat(data["joints"]), flat(data["bbox"]),
-                     flat(data["visible"]))["mean"])
+def protocol_videos(proto: dict) -> dict:
+    """A protocol's videos: {"frames" uint8 [N, T, S, S, 3], "joints" [N, T, K, 2],
+    "visible", "bbox"}."""
+    return heldout_arrays(proto["size"], proto["videos"], proto["frames"], proto["seed"],
+                          proto["first_video"])
 
 
 def runtime_pck(manifest: dict, folder: str, precision: str, data: dict,
