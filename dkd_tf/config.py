@@ -28,7 +28,7 @@ class ModelConfig:
     initializer_backbone: str = "resnet18"
     initializer_width: float = 0.5        # channel multiplier of the backbone
     deconv_filters: int = 128
-    initializer_skips: bool = True        # departure: 1x1 skips backbone -> deconvs (DESIGN §1)
+    initializer_skips: bool = True        # departure: 1x1 skips backbone -> deconvs (docs/design.md §1)
     # frame encoder F
     encoder_backbone: str = "resnet18"
     encoder_width: float = 0.25
@@ -90,7 +90,7 @@ class TrainConfig:
     warm_fraction: float = 0.5
     finetune_initializer: bool = False
     init_encoder_from_initializer: bool = True
-    foreground_weight: float = 10.0       # MSE weight 1 + w * target (DESIGN §1)
+    foreground_weight: float = 10.0       # MSE weight 1 + w * target (docs/design.md §1)
     mu: float = 0.1                       # weight of the adversarial term
     # BEGAN balance, gamma = the L(fake) / L(real) that k steers to. Stage 2 now starts from
     # F's per-frame head, where that ratio is ~1.2 (measured): gamma 4 (set for the random-

@@ -14,7 +14,7 @@ def heatmap_mse(pred, target, weight, foreground_weight: float = 0.0):
     """Visibility-weighted heatmap MSE per example [B].
 
     Each pixel's squared error is weighted by (1 + foreground_weight * target): a measured
-    departure (DESIGN.md §1) that keeps a small network off the all-zero plateau, where plain
+    departure (docs/design.md §1) that keeps a small network off the all-zero plateau, where plain
     MSE sits because 99% of the pixels are background. Joints with weight 0 do not count.
     """
     w = weight[..., None, None, :] * (1.0 + foreground_weight * target)

@@ -97,8 +97,9 @@ def test_penn_groups_cover_every_joint_once():
 
 
 def test_jhmdb_groups_cover_every_joint_but_belly():
-    # DESIGN.md's seven groups have no place for the belly (torso centre): it counts in the
-    # pooled mean only (mmpose's JHMDB table leaves it out of the groups too).
+    # the protocol's seven groups (head, shoulder, elbow, wrist, hip, knee, ankle) have no
+    # place for the belly (torso centre): it counts in the pooled mean only (mmpose's JHMDB
+    # table leaves it out of the groups too).
     members = [j for idx in JHMDB.groups.values() for j in idx]
     uncovered = sorted(set(range(15)) - set(members))
     assert [JHMDB.names[j] for j in uncovered] == ["belly"]

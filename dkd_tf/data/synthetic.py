@@ -183,7 +183,9 @@ _MAT_HEADER = b"MATLAB 5.0 MAT-file, written by dkd_tf.data.synthetic"
 
 
 def penn_label_bytes(video: dict, train: bool) -> bytes:
-    """The video's labels as a Penn Action .mat file (all DESIGN.md fields, 1-based pixels).
+    """The video's labels as a Penn Action .mat file: every field of a real one (action,
+    pose, x, y, visibility, train, bbox, dimensions, nframes; docs/design.md §3), 1-based
+    pixels.
 
     scipy's savemat stamps the creation time into the 116-byte text header; it is replaced by
     a fixed text so the same seed gives byte-identical files.

@@ -2,8 +2,9 @@
 
 Built only from PAD, STRIDED_SLICE, CONCATENATION, MUL, ADD, RESHAPE and a non-broadcasting
 BATCH_MATMUL, which convert to TFLite builtins and run on XNNPACK and the GPU delegate
-(DESIGN.md §3: a CONV_2D / DEPTHWISE_CONV_2D whose filter is a runtime tensor converts but
-XNNPACK and OpenGL reject it; a broadcasting BATCH_MATMUL is wrong on the GPU path).
+(measured: a CONV_2D / DEPTHWISE_CONV_2D whose filter is a runtime tensor converts but
+XNNPACK and OpenGL reject it; a broadcasting BATCH_MATMUL is wrong on the GPU path;
+docs/design.md §2).
 """
 from __future__ import annotations
 

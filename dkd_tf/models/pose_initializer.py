@@ -13,7 +13,8 @@ class PoseInitializer(layers.Layer):
     Backbone to stride 32, then 3 x [deconv 4x4 stride 2, BN, ReLU] and a 1x1 conv to K.
     skips=True adds 1x1-projected backbone features (strides 16, 8, 4) after each deconv: a
     measured departure from the paper that gets a small CPU-trained P off the all-zero
-    heatmap plateau at once (DESIGN.md §1).
+    heatmap plateau at once (with the foreground-weighted MSE; without both, P sat on the
+    plateau for minutes: docs/design.md §1).
     """
 
     def __init__(self, num_joints=13, backbone="resnet18", width=1.0, deconv_filters=256,

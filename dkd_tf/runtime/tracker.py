@@ -2,7 +2,8 @@
 one loop of every backend (LiteRT .tflite or onnxruntime .onnx; dkd_tf.runtime.backends).
 
 Imports NumPy, OpenCV and the chosen backend only (never TensorFlow, the models, the data
-pipeline or training; DESIGN.md §6). The input region's methods live in region.py.
+pipeline or training: a phone has none of them; docs/design.md §4). The input region's
+methods live in region.py.
 
 The host loop (manifest "dkd-tf/1"):
     frame 0 / initializer frames:  f = frame_encoder(x); h = pose_initializer(x)
