@@ -32,6 +32,18 @@ def require_module(name: str, message: str) -> None:
         raise UserError(message)
 
 
+def check_counts(*checks) -> None:
+    """UserError for the first (flag, value, minimum) whose value is below its minimum; a
+    value of None (not given) is not checked. The message says "must be positive" for a
+    minimum of 1 and "must not be negative" for 0, so a CLI checks its counts in one call
+    before anything heavy is imported."""
+    for flag, value, minimum in checks:
+        if value is None or value >= minimum:
+            continue
+        rule = {1: "be positive", 0: "not be negative"}.get(minimum, f"be at least {minimum}")
+        raise UserError(f"{flag} must {rule} (got {value})")
+
+
 def quiet_libraries() -> None:
     """Silences TensorFlow's C++ logs, oneDNN notices and OpenCV's logs (before importing)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -10,7 +10,6 @@ Needs pip install -e '.[export-onnx]' (tf2onnx, onnx, onnxruntime).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from typing import Optional, Sequence
@@ -20,12 +19,12 @@ try:
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dkd_tf.errors import UserError, run_cli  # noqa: E402
+from dkd_tf.edge.cli import script_parser  # noqa: E402
+from dkd_tf.errors import UserError, check_counts, run_cli  # noqa: E402
 
 
 def parse_args(argv):
-    ap = argparse.ArgumentParser(prog="python export/to_onnx.py",
-                                 description=__doc__.split("\n")[0].split(": ", 1)[1])
+    ap = script_parser(__file__, __doc__)
     ap.add_argument("--assets", default="android_demo_assets",
                     help="export folder holding manifest.json and the .tflite graphs")
     ap.add_argument("--precision", default="fp32,fp16",
@@ -44,8 +43,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise UserError(f"--precision {a.precision!r}: choose from fp32, fp16")
     if a.opset is not None and not 13 <= a.opset <= 21:
         raise UserError(f"--opset must be within 13..21 (got {a.opset})")
-    if a.threads < 1:
-        raise UserError(f"--threads must be positive (got {a.threads})")
+    check_counts(("--threads", a.threads, 1))
     from dkd_tf.edge.onnx_export import convert_folder
 
     return convert_folder(a.assets, precisions, a.opset, a.threads, a.quiet)

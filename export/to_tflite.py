@@ -10,7 +10,6 @@ ONNX graphs as export/to_onnx.py does.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from typing import Optional, Sequence
@@ -20,12 +19,12 @@ try:
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dkd_tf.errors import UserError, run_cli  # noqa: E402
+from dkd_tf.edge.cli import script_parser  # noqa: E402
+from dkd_tf.errors import UserError, check_counts, run_cli  # noqa: E402
 
 
 def parse_args(argv):
-    ap = argparse.ArgumentParser(prog="python export/to_tflite.py",
-                                 description=__doc__.split("\n")[0].split(": ", 1)[1])
+    ap = script_parser(__file__, __doc__)
     src = ap.add_mutually_exclusive_group()
     src.add_argument("--workdir", default=None,
                      help="work directory whose latest checkpoint is exported (default runs/tiny)")
@@ -81,10 +80,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from dkd_tf.edge.onnx_export import check_converter
 
         check_converter()
-    if a.calibration_frames < 1:
-        raise UserError(f"--calibration-frames must be positive (got {a.calibration_frames})")
-    if a.reference_videos < 0:
-        raise UserError(f"--reference-videos must not be negative (got {a.reference_videos})")
+    check_counts(("--calibration-frames", a.calibration_frames, 1),
+                 ("--reference-videos", a.reference_videos, 0))
     prefix, cfg = resolve(a.workdir or ("runs/tiny" if not a.checkpoint else None),
                           a.checkpoint)
     if a.preset and cfg.preset != a.preset:

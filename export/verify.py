@@ -9,7 +9,6 @@ TensorFlow only when a protocol other than the manifest's asks for a new Keras r
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from typing import Optional, Sequence
@@ -19,12 +18,12 @@ try:
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dkd_tf.errors import UserError, run_cli  # noqa: E402
+from dkd_tf.edge.cli import script_parser  # noqa: E402
+from dkd_tf.errors import UserError, check_counts, run_cli  # noqa: E402
 
 
 def parse_args(argv):
-    ap = argparse.ArgumentParser(prog="python export/verify.py",
-                                 description=__doc__.split("\n")[0].split(": ", 1)[1])
+    ap = script_parser(__file__, __doc__)
     ap.add_argument("dir", nargs="?", default="android_demo_assets",
                     help="export folder holding manifest.json")
     ap.add_argument("--precision", default=None, help="subset to run (default: all exported)")
@@ -46,11 +45,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from dkd_tf.edge import manifest as mf
     from dkd_tf.edge import verify as vf
 
-    if a.threads < 1:
-        raise UserError(f"--threads must be positive (got {a.threads})")
-    for flag, v in (("--videos", a.videos), ("--frames", a.frames)):
-        if v is not None and v < 1:
-            raise UserError(f"{flag} must be positive (got {v})")
+    check_counts(("--threads", a.threads, 1), ("--videos", a.videos, 1),
+                 ("--frames", a.frames, 1))
     man = mf.load(a.dir)
     folder = os.path.abspath(a.dir if os.path.isdir(a.dir) else os.path.dirname(a.dir))
     section = "models" if a.backend == "litert" else "onnx"

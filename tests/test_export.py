@@ -156,6 +156,12 @@ def test_cli_bad_input_is_one_line_exit_2_before_tensorflow(tmp_path):
                            "a 'tiny' checkpoint, not 'mobile'"),
         "unwritable output": (["--workdir", str(work), "--out", str(blocker / "sub")],
                               "cannot create folder"),
+        "no calibration frames": (["--workdir", str(work), "--out", str(out),
+                                   "--calibration-frames", "0"],
+                                  "--calibration-frames must be positive (got 0)"),
+        "negative reference videos": (["--workdir", str(work), "--out", str(out),
+                                       "--reference-videos", "-1"],
+                                      "--reference-videos must not be negative (got -1)"),
     }
     for name, (args, text) in cases.items():
         rc, stdout, stderr = _run_cli(*args)
@@ -345,6 +351,21 @@ def test_verify_cli_prints_pck_drop_and_ms(exported, capsys, tmp_path):
     assert set(r["precisions"]) == {"fp32", "int8"}
     assert abs(r["precisions"]["fp32"]["pck"] - r["keras_pck"]) <= PCK_TOLERANCE["fp32"]
     assert cli.run_cli(cli.main, [out, "--precision", "fp64"]) == 2
+    capsys.readouterr()
+    assert cli.run_cli(cli.main, [out, "--threads", "1", "--frames", "0"]) == 2
+    assert capsys.readouterr().err == "error: --frames must be positive (got 0)\n"
+
+
+def test_check_counts_names_the_first_bad_flag():
+    from dkd_tf.errors import UserError, check_counts
+
+    check_counts(("--a", None, 1), ("--b", 0, 0), ("--c", 3, 1))
+    for checks, text in (((("--a", 0, 1), ("--b", -1, 0)), "--a must be positive (got 0)"),
+                         ((("--b", -1, 0),), "--b must not be negative (got -1)"),
+                         ((("--c", 2, 3),), "--c must be at least 3 (got 2)")):
+        with pytest.raises(UserError) as e:
+            check_counts(*checks)
+        assert str(e.value) == text
 
 
 # ---- the manifest alone is enough --------------------------------------------------------
