@@ -473,7 +473,8 @@ def test_manifest_alone_runs_the_golden_clip(exported, tmp_path):
 def test_export_helpers_run_without_tensorflow():
     code = ("import sys; import dkd_tf.edge.litert, dkd_tf.edge.manifest, "
             "dkd_tf.edge.host_loop, dkd_tf.edge.gpu, dkd_tf.edge.verify, "
-            "dkd_tf.checkpoints, dkd_tf.edge.golden; "
+            "dkd_tf.checkpoints, dkd_tf.edge.golden, dkd_tf.edge.cli, dkd_tf.heldout, "
+            "dkd_tf.prediction; "
             "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=60)

@@ -12,6 +12,8 @@
   verify      PCK of the exported set on held-out synthetic videos
   readme      README.md of an export folder, rendered from its manifest
   exporter    export_model(model, cfg, out_dir, ...) -> manifest
+  cli         the export/ scripts' parser (pure Python; their checks: dkd_tf.errors)
+Checkpoints come from dkd_tf.checkpoints, held-out videos and scores from dkd_tf.heldout.
 Modules that need TensorFlow (graphs, convert, calibration's triples, exporter) import it
 themselves; importing this package does not.
 """
