@@ -8,9 +8,11 @@ its defaults from here before it imports anything heavy.
 Chosen on real footage and checked on held-out synthetic videos (README "Real people"):
 finding the person and cropping around them, margin 2.5 (real footage, PCK@0.2 against
 BlazePose: 0.711 vs 0.693 for whole frames; 10 held-out synthetic videos: 0.907 vs 0.848;
-margin 2 with the outlier rule also while tracking gave 0.716 / 0.733: the crop shrank onto
-part of the person); the outlier rule on the whole-frame pass only; re-initialising every 30 frames (real: every 10 0.715, never
-0.723, the initializer on every frame 0.672), which bounds how long a lost person stays lost.
+0.709 / 0.906 with the integer-window crop of the rule below, which every port computes
+bit for bit; margin 2 with the outlier rule also while tracking gave 0.716 / 0.733: the
+crop shrank onto part of the person); the outlier rule on the whole-frame pass only;
+re-initialising every 30 frames (real: every 10 0.715, never 0.723, the initializer on
+every frame 0.672), which bounds how long a lost person stays lost.
 """
 from __future__ import annotations
 
