@@ -1,6 +1,6 @@
 // The input region (roi) of the tracker: dkd_tf/runtime/ (geometry.py, region.py) geometry
-// and ROI functions, one JS function per Python function, same names (camelCase) and same order, so a change
-// to the Python logic ports line by line.
+// and ROI functions, one JS function per Python function, same names (camelCase) and same
+// order, so a change to the Python logic ports line by line.
 //
 //   "full":  every frame is letterboxed whole (imageops.letterbox).
 //   "track": after frame 0 the input is a square crop around the previous keypoints' box
