@@ -47,8 +47,13 @@ def main() -> int:
             if backend == "wasm":
                 cmd += ["--screenshot", a.out]
             subprocess.run(cmd, check=True)
-            diff = np.abs(_keypoints(out)[..., :2] - _keypoints(ref)[..., :2]).max()
-            print(f"{backend}: max |page - infer| {diff:.4f} px over {a.frames} frames")
+            with open(out) as f:
+                doc = json.load(f)
+            diff = np.linalg.norm(_keypoints(out)[..., :2] - _keypoints(ref)[..., :2],
+                                  axis=-1).max()
+            print(f"{backend}: {len(doc['frames'])} of {a.frames} frames, max |page - infer| "
+                  f"{diff:.4f} px, {doc['ms_per_frame']:.1f} ms per frame (median "
+                  f"{doc['ms_median']:.1f}), load average {os.getloadavg()[0]:.1f}")
     return 0
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from dkd_tf.benchmark import real_footage
 from dkd_tf.errors import UserError, run_cli
-from dkd_tf.runtime import PoseTracker
+from dkd_tf.runtime import PoseTracker, crop_window
 from fixtures_edge import edge_assets, edge_export, synthetic_clip, write_video  # noqa: F401
 
 
@@ -28,9 +28,10 @@ def test_person_mode_finds_the_person_then_follows(edge_assets):
     assert p0.initializer and tr.coarse_passes == 1
     assert tr.graphs["pose_initializer"].calls == 2 and tr.graphs["frame_encoder"].calls == 1
     want = tr._crop_around(coarse.process(big[0]).raw_keypoints, np.ones(13), big[0].shape)
+    x0, y0, n = crop_window(want[:2], want[2])  # the integer window of the wanted crop
     x1, y1, x2, y2 = p0.roi
-    assert ((x1 + x2) / 2, (y1 + y2) / 2) == pytest.approx(want[:2], abs=1e-3)
-    assert x2 - x1 == pytest.approx(want[2] * 63 / 64, rel=1e-6)
+    assert ((x1 + x2) / 2, (y1 + y2) / 2) == pytest.approx((x0 + (n - 1) / 2, y0 + (n - 1) / 2))
+    assert x2 - x1 == pytest.approx(n * 63 / 64, rel=1e-9)
     assert x2 - x1 < 127  # a crop, not the whole frame
     # tracked frames: no more whole-frame passes
     for f in big[1:]:
@@ -58,6 +59,21 @@ def test_crop_ignores_a_confident_joint_far_from_the_others(edge_assets):
     rest = kp[1:]
     assert side == pytest.approx(2.0 * np.ptp(rest, axis=0).max())
     assert (cx, cy) == pytest.approx(tuple((rest.min(0) + rest.max(0)) / 2))
+
+
+def test_shipped_assets_carry_the_region_rule():
+    """android_demo_assets: the manifest's "region" is the policy and rule every client runs
+    (dkd_tf/region_policy.py), and its README is rendered from that manifest."""
+    from dkd_tf.edge.readme import render_readme
+    from dkd_tf.region_policy import REGION_POLICY, REGION_RULE
+
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "android_demo_assets")
+    with open(os.path.join(folder, "manifest.json")) as f:
+        man = json.load(f)
+    assert man["region"] == dict(REGION_POLICY, rule=REGION_RULE)
+    with open(os.path.join(folder, "README.md"), encoding="utf-8") as f:
+        assert f.read() == render_readme(man)
 
 
 # ---- the real-footage proxy ------------------------------------------------------------

@@ -12,8 +12,8 @@ import pytest
 from dkd_tf.codec import decode_heatmaps, encode_heatmaps
 from dkd_tf.errors import UserError
 from dkd_tf.one_euro import OneEuroFilter, smoothing_factor
-from dkd_tf.runtime import (OneEuroParams, PoseTracker, apply_affine, box_crop_matrix,
-                            invert_affine, letterbox, warp_heatmaps)
+from dkd_tf.runtime import (OneEuroParams, PoseTracker, apply_affine, crop_window,
+                            invert_affine, letterbox, warp_heatmaps, window_crop)
 from fixtures_edge import (copy_assets, edge_assets, edge_export, edit_manifest,  # noqa: F401
                            synthetic_clip)
 
@@ -92,16 +92,96 @@ def test_letterbox_matrix_is_where_the_resize_puts_each_pixel():
     assert np.abs(row - np.arange(4, 60) / s).mean() > 1.2  # the uncorrected map is off
 
 
+def test_crop_window_rounds_half_up():
+    """(cx, cy, side) -> the integer window whose centre is nearest, halves rounded up."""
+    assert crop_window((50.0, 60.0), 80.0) == (11, 21, 80)      # centre 11 + 79 / 2 = 50.5
+    assert crop_window((50.5, 60.0), 80.4) == (11, 21, 80)      # 11.0 exactly: kept
+    assert crop_window((50.0, 60.0), 80.5) == (10, 20, 81)      # side half up; centre 50
+    assert crop_window((-3.2, 0.0), 0.3) == (-3, 0, 1)          # at least one pixel
+    for cx, cy, side in np.random.default_rng(0).uniform([-50, -50, 1], [200, 200, 300], (200, 3)):
+        x0, y0, n = crop_window((cx, cy), side)
+        assert abs(n - side) <= 0.5 and abs(x0 + (n - 1) / 2 - cx) <= 0.5
+        assert abs(y0 + (n - 1) / 2 - cy) <= 0.5
+
+
+def _reference_crop(frame, window, pad):
+    """NumPy reference: the window's pixels one by one, pad outside the frame."""
+    x0, y0, n = window
+    h, w = frame.shape[:2]
+    out = np.full((n, n, 3), pad, np.uint8)
+    for i in range(n):
+        for j in range(n):
+            if 0 <= y0 + i < h and 0 <= x0 + j < w:
+                out[i, j] = frame[y0 + i, x0 + j]
+    return out
+
+
+@pytest.mark.parametrize("window,hw", [((30, 20, 128), (128, 128)),   # inside, no resize
+                                       ((-17, 40, 90), (128, 128)),   # leaves the frame left
+                                       ((100, -30, 71), (128, 128)),  # right and top
+                                       ((-60, -60, 300), (128, 128)),  # larger than the frame
+                                       ((12, 9, 64), (96, 128))])      # non-square input
+def test_window_crop_is_the_letterbox_of_the_window(window, hw):
+    """Pixels: the window (pad 7 outside the frame) resized by the letterbox's cv2.resize,
+    exactly. A: the letterbox's A of an n x n image shifted by the window's corner; on a ramp
+    (value = frame x) input pixel u reads the frame point A^-1 maps it to."""
+    import cv2
+
+    rng = np.random.default_rng(1)
+    frame = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    H, W = hw
+    img, A = window_crop(frame, window, H, W, pad_value=7)
+    x0, y0, n = window
+    s = min(H, W) / n
+    nb = min(H, W)
+    ox, oy = (W - nb) // 2, (H - nb) // 2
+    want = np.full((H, W, 3), 7, np.uint8)
+    ref = _reference_crop(frame, window, 7)
+    want[oy:oy + nb, ox:ox + nb] = ref if n == nb else cv2.resize(ref, (nb, nb),
+                                                                  interpolation=cv2.INTER_LINEAR)
+    assert np.array_equal(img, want)
+    c = (s - 1) / 2
+    np.testing.assert_array_equal(A, [[s, 0, ox + c - s * x0], [0, s, oy + c - s * y0]])
+    # window pixel centres x0 and x0 + n - 1 go to input pixels c and nb - 1 - c
+    np.testing.assert_allclose(apply_affine([[x0, y0], [x0 + n - 1, y0 + n - 1]], A),
+                               [[ox + c, oy + c], [ox + nb - 1 - c, oy + nb - 1 - c]],
+                               atol=1e-9)
+    ramp = np.repeat(np.repeat((np.arange(160) + 40).astype(np.uint8)[None, :, None], 120, 0),
+                     3, 2)
+    rimg, _ = window_crop(ramp, window, H, W)
+    u = np.arange(ox + 4, ox + nb - 4)
+    x = apply_affine(np.stack([u, np.full(len(u), oy + nb / 2)], 1), invert_affine(A))[:, 0]
+    inside = (x >= 1) & (x <= 158) & (x >= x0 + 1) & (x <= x0 + n - 2)
+    err = np.abs(rimg[oy + nb // 2, u, 0].astype(np.float64) - (x + 40))[inside]
+    assert inside.sum() > 10 and err.max() <= 0.75
+
+
 def test_warp_heatmaps_keeps_the_frame_position():
     """A joint's Gaussian computed in one crop, warped into another, decodes to the same
-    frame point."""
-    A_old = box_crop_matrix((50.0, 60.0), 80.0, 64, 64)
-    A_new = box_crop_matrix((58.0, 52.0), 70.0, 64, 64)
+    frame point; the separable warp is cv2.warpAffine's up to cv2's 1/32-pixel sampling
+    grid; zeros where the new crop sees what the old one did not."""
+    import cv2
+
+    frame = np.zeros((120, 160, 3), np.uint8)
+    _, A_old = window_crop(frame, crop_window((50.0, 60.0), 80.0), 64, 64)
+    _, A_new = window_crop(frame, crop_window((58.0, 52.0), 70.0), 64, 64)
     frame_pts = np.array([[40.0, 70.0], [62.0, 45.0]])
     hm = encode_heatmaps(apply_affine(frame_pts, A_old), np.ones(2, bool), 64, 16, sigma=2.0)
     warped = warp_heatmaps(hm, A_old, A_new, 4.0)
+    assert warped.dtype == np.float32 and warped.shape == hm.shape
     kp, _ = decode_heatmaps(warped, 64, "dark")
     np.testing.assert_allclose(apply_affine(kp, invert_affine(A_new)), frame_pts, atol=0.35)
+    D, Di = np.diag([0.25, 0.25]), np.diag([4.0, 4.0])
+    R = D @ A_new[:, :2] @ np.linalg.inv(A_old[:, :2]) @ Di
+    t = D @ (A_new[:, :2] @ (np.linalg.inv(A_old[:, :2]) @ -A_old[:, 2]) + A_new[:, 2])
+    cv = cv2.warpAffine(hm.astype(np.float32), np.concatenate([R, t[:, None]], 1), (16, 16),
+                        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    assert np.abs(warped - cv).max() <= 0.01 * hm.max()  # measured 0.004
+    # a crop far to the right: the old maps are out of its view
+    _, A_far = window_crop(frame, crop_window((400.0, 52.0), 70.0), 64, 64)
+    assert not warp_heatmaps(hm, A_old, A_far, 4.0).any()
+    with pytest.raises(ValueError, match="scale and a shift"):
+        warp_heatmaps(hm, np.array([[1.0, 0.1, 0], [0, 1, 0]]), A_new, 4.0)
 
 
 # ---- against the Keras model ---------------------------------------------------------
@@ -218,10 +298,10 @@ def test_roi_track_crops_around_the_last_pose_and_reanchors(edge_assets):
     p1 = tr.process(big[1])
     lo, hi = p0.raw_keypoints.min(0), p0.raw_keypoints.max(0)
     side = min(max((hi - lo).max() * 1.5, tr.roi_min_side * 128, 16.0), 153.6)
-    centre = np.clip((lo + hi) / 2, 0, 127)
+    x0, y0, n = crop_window(np.clip((lo + hi) / 2, 0, 127), side)  # the integer window
     x1, y1, x2, y2 = p1.roi
-    assert ((x1 + x2) / 2, (y1 + y2) / 2) == pytest.approx(tuple(centre), abs=1e-3)
-    assert x2 - x1 == pytest.approx(side * 63 / 64, rel=1e-6)
+    assert ((x1 + x2) / 2, (y1 + y2) / 2) == pytest.approx((x0 + (n - 1) / 2, y0 + (n - 1) / 2))
+    assert x2 - x1 == pytest.approx(n * 63 / 64, rel=1e-9)
     assert tr.reanchors == 1 and tr.graphs["frame_encoder"].calls == 3
     # a pose that stays put keeps the crop: no further re-anchoring
     tr._s.keypoints = p0.raw_keypoints

@@ -3,7 +3,7 @@
 // the server that python -m dkd_tf.web --check runs; skeleton overlay and stats.
 //
 // Query options (python -m dkd_tf.web prints a URL with all of them, from infer's defaults):
-//   assets=URL/ backend=wasm|webgpu precision=fp32 roi=full|track reinit_every=N
+//   assets=URL/ backend=wasm|webgpu precision=fp32 roi=full|track|person reinit_every=N
 //   reinit_score=s|none smooth=none|one-euro min_cutoff beta d_cutoff [threads=N]
 //   [source=file|camera|check] [report=1: POST each result to /check/*] [max_frames=N]
 //   [fps=F: the time base of smoothing when frames carry no time]
@@ -96,7 +96,7 @@ function draw(ctx, frame, pose, tracker) {
   ctx.putImageData(new ImageData(new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, w * h * 4), w, h), 0, 0);
   const th = Math.max(1, Math.round(Math.min(w, h) / 240));
   const kp = pose.keypoints, sc = pose.scores;
-  if (tracker.region.mode === 'track') {
+  if (tracker.region.mode !== 'full') {  // the input region, as infer --out draws it
     const [x1, y1, x2, y2] = pose.roi;
     ctx.strokeStyle = '#a0a0a0'; ctx.lineWidth = th;
     ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);

@@ -1,5 +1,7 @@
-// Image operations of the host loop, written to give OpenCV's numbers (dkd_tf/runtime/
-// uses cv2.resize and cv2.warpAffine): the page must feed the graphs the same input tensors.
+// Image operations of the host loop, written to give dkd_tf/runtime/geometry.py's numbers
+// bit for bit (it uses cv2.resize; a crop is an integer window letterboxed the same way, and
+// the heatmap warp is a separable bilinear in a fixed order): the page must feed the graphs
+// the same input tensors and carry the same state.
 //
 // Images are {data, width, height, channels}: data a Uint8ClampedArray / Uint8Array
 // (row-major, interleaved channels; RGBA from a canvas, RGB from the check feed) or a
@@ -83,7 +85,19 @@ export function resizeLinear(src, nw, nh) {
   return out;
 }
 
-function roundHalfUp(v) { return Math.floor(v + 0.5); }
+/** floor(v + 0.5): geometry.round_half_up. */
+export function roundHalfUp(v) { return Math.floor(v + 0.5); }
+
+/** The letterbox of a w x h image into H x W (geometry.letterbox_geometry) ->
+ * {nw, nh, ox, oy, A}. */
+export function letterboxGeometry(w, h, H, W) {
+  const s = Math.min(W / w, H / h);
+  const nw = Math.min(W, Math.max(1, roundHalfUp(w * s)));
+  const nh = Math.min(H, Math.max(1, roundHalfUp(h * s)));
+  const ox = Math.floor((W - nw) / 2), oy = Math.floor((H - nh) / 2);
+  const c = (s - 1.0) / 2.0;
+  return {nw, nh, ox, oy, A: [[s, 0.0, ox + c], [0.0, s, oy + c]]};
+}
 
 /**
  * The manifest's letterbox (runtime.letterbox): s = min(W / w, H / h), resize to
@@ -92,10 +106,7 @@ function roundHalfUp(v) { return Math.floor(v + 0.5); }
  */
 export function letterbox(frame, H, W, padValue = 0) {
   const {width: w, height: h, channels: cn} = frame;
-  const s = Math.min(W / w, H / h);
-  const nw = Math.min(W, Math.max(1, roundHalfUp(w * s)));
-  const nh = Math.min(H, Math.max(1, roundHalfUp(h * s)));
-  const ox = Math.floor((W - nw) / 2), oy = Math.floor((H - nh) / 2);
+  const {nw, nh, ox, oy, A} = letterboxGeometry(w, h, H, W);
   const img = (nw === w && nh === h) ? frame.data : resizeLinear(frame, nw, nh);
   const canvas = new Uint8Array(H * W * 3).fill(padValue);
   for (let y = 0; y < nh; y++) {
@@ -104,42 +115,72 @@ export function letterbox(frame, H, W, padValue = 0) {
       canvas[di] = img[si]; canvas[di + 1] = img[si + 1]; canvas[di + 2] = img[si + 2];
     }
   }
-  const c = (s - 1.0) / 2.0;
-  return {image: canvas, A: [[s, 0.0, ox + c], [0.0, s, oy + c]]};
-}
-
-function invert2x3(A) {
-  const [[a, b, tx], [c, d, ty]] = A;
-  const det = a * d - b * c;
-  const ia = d / det, ib = -b / det, ic = -c / det, id = a / det;
-  return [[ia, ib, -(ia * tx + ib * ty)], [ic, id, -(ic * tx + id * ty)]];
+  return {image: canvas, A};
 }
 
 /**
- * cv2.warpAffine(src, A, (W, H), INTER_LINEAR, BORDER_CONSTANT, border): A maps source
- * pixels to destination pixels; each destination pixel samples the source at A^-1 (x, y)
- * bilinearly, float32 arithmetic as OpenCV 5's warp kernels (uint8 results rounded: within
- * one grey level of cv2 on a few pixels; float heatmaps agree to float precision).
- * src {data, width, height, channels}; outChannels <= channels are kept.
- * -> Uint8Array or Float32Array [H, W, outChannels] (the type of src.data's family).
+ * The crop of an integer window [x0, y0, n] (region.cropWindow; geometry.window_crop): the
+ * n x n frame pixels inside it (padValue where it leaves the frame) letterboxed into the
+ * input as a whole frame is; A is the window's letterbox A shifted by (-x0, -y0).
+ * -> {image: Uint8Array [H, W, 3], A}
  */
-export function warpAffine(src, A, W, H, border = 0, outChannels = src.channels) {
-  const {data, width: w, height: h, channels: cn} = src;
-  const isFloat = data instanceof Float32Array;
-  const M = invert2x3(A).map((r) => r.map(f32));
-  const out = isFloat ? new Float32Array(H * W * outChannels) : new Uint8Array(H * W * outChannels);
-  const px = (x, y, c) => (x >= 0 && x < w && y >= 0 && y < h) ? data[(y * w + x) * cn + c] : border;
-  for (let y = 0; y < H; y++) {
-    for (let x = 0; x < W; x++) {
-      const sx = f32(f32(f32(M[0][0] * x) + f32(M[0][1] * y)) + M[0][2]);
-      const sy = f32(f32(f32(M[1][0] * x) + f32(M[1][1] * y)) + M[1][2]);
-      const x0 = Math.floor(sx), y0 = Math.floor(sy);
-      const ax = f32(sx - x0), ay = f32(sy - y0);
-      const o = (y * W + x) * outChannels;
-      for (let c = 0; c < outChannels; c++) {
-        const v = px(x0, y0, c) * (1 - ax) * (1 - ay) + px(x0 + 1, y0, c) * ax * (1 - ay)
-          + px(x0, y0 + 1, c) * (1 - ax) * ay + px(x0 + 1, y0 + 1, c) * ax * ay;
-        out[o + c] = isFloat ? v : clamp(rint(v), 0, 255);
+export function windowCrop(frame, window, H, W, padValue = 0) {
+  const [x0, y0, n] = window;
+  const {data, width: w, height: h, channels: cn} = frame;
+  const patch = new Uint8Array(n * n * 3).fill(padValue);
+  const xa = Math.max(x0, 0), xb = Math.min(x0 + n, w);
+  for (let y = Math.max(y0, 0); y < Math.min(y0 + n, h); y++) {
+    for (let x = xa; x < xb; x++) {
+      const si = (y * w + x) * cn, di = ((y - y0) * n + (x - x0)) * 3;
+      patch[di] = data[si]; patch[di + 1] = data[si + 1]; patch[di + 2] = data[si + 2];
+    }
+  }
+  const {image, A} = letterbox({data: patch, width: n, height: n, channels: 3}, H, W, padValue);
+  A[0][2] -= A[0][0] * x0;
+  A[1][2] -= A[1][1] * y0;
+  return {image, A};
+}
+
+// One axis of warpHeatmaps (geometry._heatmap_taps): for new cells j the old cell
+// q = (sOld ((stride j - tNew) / sNew) + tOld) / stride -> indices of floor(q), floor(q) + 1
+// (-1 where outside the maps) and their weights 1 - a, a.
+function heatmapTaps(n, sOld, tOld, sNew, tNew, stride) {
+  const i0 = new Int32Array(n), i1 = new Int32Array(n);
+  const w0 = new Float64Array(n), w1 = new Float64Array(n);
+  for (let j = 0; j < n; j++) {
+    const q = (sOld * ((stride * j - tNew) / sNew) + tOld) / stride;
+    const q0 = Math.floor(q), a = q - q0;
+    i0[j] = (q0 >= 0 && q0 < n) ? q0 : -1;
+    i1[j] = (q0 + 1 >= 0 && q0 + 1 < n) ? q0 + 1 : -1;
+    w0[j] = 1.0 - a; w1[j] = a;
+  }
+  return {i0, i1, w0, w1};
+}
+
+/**
+ * geometry.warp_heatmaps: heatmaps Float32Array [m, n, K] computed in crop Aold -> the same
+ * maps in crop Anew (both a scale and a shift), zeros where the new crop sees what the old
+ * one did not. Separable bilinear in float64, in the same order as the Python
+ * (t0 = wx0 h[y0, x0] + wx1 h[y0, x1], t1 on row y1, out = wy0 t0 + wy1 t1), rounded to
+ * float32 once: bit for bit the runtime's maps.
+ */
+export function warpHeatmaps(heatmaps, m, n, K, Aold, Anew, stride) {
+  if (Aold[0][1] || Aold[1][0] || Anew[0][1] || Anew[1][0]) {
+    throw new Error('warpHeatmaps: the crops must be a scale and a shift');
+  }
+  const X = heatmapTaps(n, Aold[0][0], Aold[0][2], Anew[0][0], Anew[0][2], stride);
+  const Y = heatmapTaps(m, Aold[1][1], Aold[1][2], Anew[1][1], Anew[1][2], stride);
+  const out = new Float32Array(m * n * K);
+  const at = (y, x, k) => (y < 0 || x < 0) ? 0 : heatmaps[(y * n + x) * K + k];
+  for (let y = 0; y < m; y++) {
+    const y0 = Y.i0[y], y1 = Y.i1[y], wy0 = Y.w0[y], wy1 = Y.w1[y];
+    for (let x = 0; x < n; x++) {
+      const x0 = X.i0[x], x1 = X.i1[x], wx0 = X.w0[x], wx1 = X.w1[x];
+      const o = (y * n + x) * K;
+      for (let k = 0; k < K; k++) {
+        const t0 = wx0 * at(y0, x0, k) + wx1 * at(y0, x1, k);
+        const t1 = wx0 * at(y1, x0, k) + wx1 * at(y1, x1, k);
+        out[o + k] = wy0 * t0 + wy1 * t1;
       }
     }
   }

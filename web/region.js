@@ -1,6 +1,6 @@
-// The input region (roi) of the tracker: dkd_tf/runtime/ (geometry.py, region.py) geometry and ROI functions,
-// one JS function per Python function, same names (camelCase) and same order, so a change
-// to the Python logic ports line by line.
+// The input region (roi) of the tracker: dkd_tf/runtime/ (geometry.py, region.py) geometry
+// and ROI functions, one JS function per Python function, same names (camelCase) and same
+// order, so a change to the Python logic ports line by line.
 //
 //   "full":  every frame is letterboxed whole (imageops.letterbox).
 //   "track": after frame 0 the input is a square crop around the previous keypoints' box
@@ -17,16 +17,18 @@
 // [[a, b, tx], [c, d, ty]] mapping frame pixels to input pixels; a crop box is
 // [cx, cy, side] in frame pixels, or null for the whole frame.
 
+import {roundHalfUp} from './imageops.js';
+
 export const ROI_MODES = ['full', 'track', 'person'];
 
-// ---- geometry (runtime.py: box_crop_matrix, invert_affine, compose_affine, apply_affine)
+// ---- geometry (geometry.py: crop_window, invert_affine, apply_affine) ---------------------
 
-/** A square of `side` frame pixels centred on `center` -> the input, fitted to the input's
- * shorter side, centre on centre (pixel centres). */
-export function boxCropMatrix(center, side, height, width) {
-  const s = Math.min(height, width) / Math.max(side, 1e-6);
-  const [cx, cy] = center;
-  return [[s, 0.0, (width - 1) / 2.0 - s * cx], [0.0, s, (height - 1) / 2.0 - s * cy]];
+/** A wanted crop (centre, side; frame pixels) -> its integer window [x0, y0, n]:
+ * n = max(1, round(side)), x0 = round(cx - (n - 1) / 2), y0 likewise, round half up
+ * (geometry.crop_window; imageops.windowCrop takes the window). */
+export function cropWindow(center, side) {
+  const n = Math.max(1, roundHalfUp(side));
+  return [roundHalfUp(center[0] - (n - 1) / 2.0), roundHalfUp(center[1] - (n - 1) / 2.0), n];
 }
 
 export function invertAffine(A) {
@@ -34,15 +36,6 @@ export function invertAffine(A) {
   const det = a * d - b * c;
   const ia = d / det, ib = -b / det, ic = -c / det, id = a / det;
   return [[ia, ib, -(ia * tx + ib * ty)], [ic, id, -(ic * tx + id * ty)]];
-}
-
-/** B after A. */
-export function composeAffine(B, A) {
-  const r = (i) => [
-    B[i][0] * A[0][0] + B[i][1] * A[1][0],
-    B[i][0] * A[0][1] + B[i][1] * A[1][1],
-    B[i][0] * A[0][2] + B[i][1] * A[1][2] + B[i][2]];
-  return [r(0), r(1)];
 }
 
 /** points: flat [x0, y0, x1, y1, ...] -> Float64Array of the mapped points. */
@@ -54,14 +47,6 @@ export function applyAffine(points, A) {
     out[i + 1] = A[1][0] * x + A[1][1] * y + A[1][2];
   }
   return out;
-}
-
-/** The heatmap-grid affine that moves maps computed in crop Aold into crop Anew
- * (runtime.warp_heatmaps, before its cv2.warpAffine: imageops.warpAffine does that). */
-export function heatmapWarpMatrix(Aold, Anew, stride) {
-  const D = [[1.0 / stride, 0, 0], [0, 1.0 / stride, 0]];   // input -> heatmap
-  const Di = [[stride, 0, 0], [0, stride, 0]];
-  return composeAffine(D, composeAffine(Anew, composeAffine(invertAffine(Aold), Di)));
 }
 
 /** NumPy's median: the middle value, or the mean of the two middle ones. */
@@ -136,8 +121,9 @@ export class Region {
     return shift || zoom;
   }
 
-  cropMatrix(box, inputH, inputW) {
-    return boxCropMatrix([box[0], box[1]], box[2], inputH, inputW);
+  /** The integer window [x0, y0, n] of a crop box (geometry.crop_window). */
+  cropWindow(box) {
+    return cropWindow([box[0], box[1]], box[2]);
   }
 
   /** The input region as a box [x1, y1, x2, y2] in frame pixels. */

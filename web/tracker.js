@@ -11,9 +11,9 @@
 import {loadAndCompile, Tensor} from '@litertjs/core';
 
 import {decodeHeatmaps, DECODE_METHODS} from './codec.js';
-import {letterbox, normalize, warpAffine} from './imageops.js';
+import {letterbox, normalize, warpHeatmaps, windowCrop} from './imageops.js';
 import {OneEuroFilter} from './one_euro.js';
-import {applyAffine, heatmapWarpMatrix, invertAffine, Region} from './region.js';
+import {applyAffine, invertAffine, Region} from './region.js';
 
 export const MANIFEST_FORMAT = 'dkd-tf/1';
 export const GRAPHS = ['pose_initializer', 'frame_encoder', 'dynamic_conv'];
@@ -148,14 +148,13 @@ export class PoseTracker {
     if (this.smoother) this.smoother.reset();
   }
 
-  /** frame -> {x: Float32Array [1, H, W, 3] normalised, A}; A null = the letterbox. */
-  preprocess(frame, A = null) {
-    let image;
-    if (A === null) {
-      ({image, A} = letterbox(frame, this.inputH, this.inputW, this.padValue));
-    } else {
-      image = warpAffine(frame, A, this.inputW, this.inputH, this.padValue, 3);
-    }
+  /** frame -> {x: Float32Array [1, H, W, 3] normalised, A}; box null = the letterbox of the
+   * whole frame, else a crop box [cx, cy, side]: its integer window letterboxed the same way
+   * (runtime.PoseTracker.preprocess). */
+  preprocess(frame, box = null) {
+    const {image, A} = box === null
+      ? letterbox(frame, this.inputH, this.inputW, this.padValue)
+      : windowCrop(frame, this.region.cropWindow(box), this.inputH, this.inputW, this.padValue);
     return {x: normalize(image, this.mean, this.std, this.bgrInput), A};
   }
 
@@ -176,8 +175,7 @@ export class PoseTracker {
     let A, x;
     if (init) {
       if (this.region.mode === 'person' && cropBox === null) cropBox = await this.findPerson(frame);
-      A = cropBox === null ? null : this.region.cropMatrix(cropBox, this.inputH, this.inputW);
-      ({x, A} = this.preprocess(frame, A));
+      ({x, A} = this.preprocess(frame, cropBox));
       s.features = (await G.frame_encoder.run({image: x})).features;
       s.heatmaps = (await G.pose_initializer.run({image: x})).heatmaps;
       s.sinceInit = 0;
@@ -185,8 +183,7 @@ export class PoseTracker {
       if (this.region.mode !== 'full' && this.region.shouldMove(s.cropBox, cropBox)) {
         await this.reanchor(cropBox);
       }
-      A = s.cropBox !== null ? s.A : null;
-      ({x, A} = this.preprocess(frame, A));
+      ({x, A} = this.preprocess(frame, s.cropBox));
       const fNew = (await G.frame_encoder.run({image: x})).features;
       s.heatmaps = (await G.dynamic_conv.run({features_prev: s.features,
                                               heatmaps_prev: s.heatmaps,
@@ -227,12 +224,9 @@ export class PoseTracker {
    * from the old crop (runtime.PoseTracker._reanchor). */
   async reanchor(box) {
     const s = this.s;
-    const Anew0 = box === null ? null : this.region.cropMatrix(box, this.inputH, this.inputW);
-    const {x, A: Anew} = this.preprocess(s.prevFrame, Anew0);
+    const {x, A: Anew} = this.preprocess(s.prevFrame, box);
     s.features = (await this.graphs.frame_encoder.run({image: x})).features;
-    const M = heatmapWarpMatrix(s.A, Anew, this.stride);
-    s.heatmaps = warpAffine({data: s.heatmaps, width: this.hmW, height: this.hmH, channels: this.K},
-                            M, this.hmW, this.hmH, 0);
+    s.heatmaps = warpHeatmaps(s.heatmaps, this.hmH, this.hmW, this.K, s.A, Anew, this.stride);
     s.A = Anew; s.cropBox = box;
     this.reanchors += 1;
   }

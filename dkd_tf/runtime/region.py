@@ -13,7 +13,7 @@ from typing import Tuple
 import numpy as np
 
 from ..region_policy import REGION_POLICY
-from .geometry import apply_affine, box_crop_matrix, invert_affine, warp_heatmaps
+from .geometry import apply_affine, invert_affine, warp_heatmaps
 
 ROI_MODES = ("full", "track", "person")
 
@@ -77,16 +77,11 @@ class RegionMixin:
         zoom = max(want[2] / cur[2], cur[2] / want[2]) > self.roi_zoom
         return bool(shift or zoom)
 
-    def _crop_matrix(self, box) -> np.ndarray:
-        H, W = self.input_hw
-        return box_crop_matrix(box[:2], box[2], H, W)
-
     def _reanchor(self, box, rgb) -> None:
         """Moves the state into a new crop: encoder on the previous frame there, heatmaps
         warped from the old crop."""
         s = self._s
-        A_new = None if box is None else self._crop_matrix(box)
-        x, A_new = self.preprocess(s.prev_frame, A_new, rgb)
+        x, A_new = self.preprocess(s.prev_frame, box, rgb)
         s.features = self.graphs["frame_encoder"].run(image=x)["features"]
         s.heatmaps = warp_heatmaps(s.heatmaps[0], s.A, A_new, self.stride)[None]
         s.A, s.crop_box = A_new, box

@@ -22,12 +22,15 @@ Input region (`roi`):
            roi_shift x its side or its side changes by more than the factor roi_zoom). When it
            moves, the tracker re-anchors the state: it runs frame_encoder once more on the
            previous frame inside the new crop, and warps the previous heatmaps into the new
-           crop with cv2.warpAffine. So a tracked frame costs the encoder twice only on the
-           frames where the crop moves. Initializer frames take the wanted crop directly (or
-           the whole frame when the re-init was triggered by a low score, or when fewer than
-           roi_min_joints joints are confident enough to define a box). The side is kept
-           within [roi_min_side x the frame's shorter side, 1.2 x its longer side] and the
-           centre inside the frame.
+           crop (geometry.warp_heatmaps). So a tracked frame costs the encoder twice only on
+           the frames where the crop moves. A crop is an integer square window of the frame
+           (geometry.crop_window: side and corner rounded half up; pad_value outside the
+           frame) letterboxed into the input like a whole frame (geometry.window_crop), so
+           every port computes the same input pixels. Initializer frames take the wanted
+           crop directly (or the whole frame when the re-init was triggered by a low score,
+           or when fewer than roi_min_joints joints are confident enough to define a box).
+           The side is kept within [roi_min_side x the frame's shorter side, 1.2 x its
+           longer side] and the centre inside the frame.
   "person": as "track", but an initializer frame that has no crop to go by (the first frame,
            or one after a low score) first finds the person: the initializer runs once on
            the whole letterboxed frame, and the crop around the joints it finds (leaving out
@@ -60,7 +63,8 @@ import numpy as np
 
 from ..codec import decode_heatmaps
 from ..errors import UserError
-from .geometry import INTERPOLATION, apply_affine, invert_affine, letterbox
+from .geometry import (INTERPOLATION, apply_affine, crop_window, invert_affine, letterbox,
+                       window_crop)
 from .graph import Graph
 from .manifest import (GRAPHS, check_backend, check_manifest, graph_files, graph_specs,
                        load_manifest)
@@ -175,22 +179,22 @@ class PoseTracker(RegionMixin):
         if self.smoother is not None:
             self.smoother.reset()
 
-    def preprocess(self, frame: np.ndarray, A: Optional[np.ndarray] = None,
+    def preprocess(self, frame: np.ndarray, box: Optional[Tuple] = None,
                    rgb: bool = False) -> Tuple[np.ndarray, np.ndarray]:
         """frame uint8 [h, w, 3] -> (network input float32 [1, H, W, 3], A [2, 3]).
 
-        A None: the manifest's letterbox of the whole frame; else cv2.warpAffine with A."""
+        box None: the manifest's letterbox of the whole frame; a crop box (cx, cy, side):
+        its integer window (geometry.crop_window) letterboxed the same way (window_crop)."""
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"frames must be uint8 [h, w, 3] (got {frame.dtype} {frame.shape})")
         if rgb != self.rgb_input:
             frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)  # the same swap both ways
         H, W = self.input_hw
-        if A is None:
+        if box is None:
             img, A = letterbox(frame, H, W, self.interpolation, self.pad_value)
         else:
-            img = cv2.warpAffine(frame, A, (W, H), flags=self.interpolation,
-                                 borderMode=cv2.BORDER_CONSTANT,
-                                 borderValue=(self.pad_value,) * 3)
+            img, A = window_crop(frame, crop_window(box[:2], box[2]), H, W, self.interpolation,
+                                 self.pad_value)
         # the manifest's formula, operation for operation (the golden clip was made so)
         x = (img.astype(np.float32) / np.float32(255.0) - self._mean) / self._std
         return x[None], A
@@ -215,15 +219,13 @@ class PoseTracker(RegionMixin):
         elif init:
             if self.roi == "person" and crop_box is None:
                 crop_box = self._find_person(frame, rgb)
-            A = None if crop_box is None else self._crop_matrix(crop_box)
-            x, A = self.preprocess(frame, A, rgb)
+            x, A = self.preprocess(frame, crop_box, rgb)
             s.features, s.heatmaps = self.initialize(x)
             s.since_init = 0
         else:
             if self.roi != "full" and self._should_move(s.crop_box, crop_box):
                 self._reanchor(crop_box, rgb)
-            A = s.A if s.crop_box is not None else None
-            x, A = self.preprocess(frame, A, rgb)
+            x, A = self.preprocess(frame, s.crop_box, rgb)
             s.features, s.heatmaps = self.track(s.features, s.heatmaps, x)
             crop_box = s.crop_box
         s.A, s.crop_box = A, crop_box
