@@ -35,6 +35,18 @@ def make_strategy(kind: str = "auto"):
     return tf.distribute.get_strategy()
 
 
+# model fields that stage 1 does not train (it trains P, F and F's auxiliary head)
+STAGE2_FIELDS = ("kernel_size", "distillator_filters", "distillator_pools",
+                 "distillator_pool_first", "matching", "heatmap_prior", "normalize_heatmaps",
+                 "static_kernel", "discriminator_filters", "discriminator_code")
+
+
+def same_stage1_networks(a, b) -> bool:
+    """Whether two ModelConfigs have the same P and F (they differ in STAGE2_FIELDS only)."""
+    keep = {f: getattr(a, f) for f in STAGE2_FIELDS}
+    return dataclasses.replace(b, **keep) == a
+
+
 def _check_workdir_config(workdir: str, cfg: Config) -> None:
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
@@ -198,10 +210,14 @@ class Trainer:
         return os.path.join(dst_dir, os.path.basename(src))
 
     def init_from(self, other_workdir: str) -> int:
-        """Starts this run from another run's stage-1 snapshot (same model config)."""
+        """Starts this run from another run's stage-1 snapshot: the same model config, or
+        one that differs only in parts stage 1 does not train (STAGE2_FIELDS: Phi, the
+        matching, the prior, D), whose P, F and auxiliary head are taken."""
         other = load_config(os.path.join(other_workdir, "config.json"))
-        if other.model != self.cfg.model:
-            raise UserError(f"{other_workdir}: --init-from needs a run of the same model config")
+        same = other.model == self.cfg.model
+        if not same and not same_stage1_networks(other.model, self.cfg.model):
+            raise UserError(f"{other_workdir}: --init-from needs a run whose P and F have the "
+                            f"same config (only {', '.join(STAGE2_FIELDS)} may differ)")
         import glob
 
         index = sorted(glob.glob(os.path.join(other_workdir, "stage1", "ckpt-*.index")))
@@ -209,12 +225,38 @@ class Trainer:
         if not path:
             raise UserError(f"{other_workdir}/stage1: no stage-1 snapshot to start from")
         try:
-            self.ckpt.restore(path).assert_existing_objects_matched()
+            if same:
+                self.ckpt.restore(path).assert_existing_objects_matched()
+            else:
+                self._restore_stage1_networks(path)
+        except UserError:
+            raise
         except Exception as e:
             raise UserError(f"{path}: cannot restore ({type(e).__name__})") from None
         self.k.assign(0.0)
         self.save()
         return int(self.step.numpy())
+
+    def _restore_stage1_networks(self, path: str) -> None:
+        """P, F, the auxiliary head and the counters from a stage-1 checkpoint of a model
+        whose stage-2 parts differ. The checkpoint holds the model's weights as one flat
+        list (variables_of) in which P's and F's come first, so their positions agree."""
+        reader = tf.train.load_checkpoint(path)
+        key = "{}/variables_list/{}/.ATTRIBUTES/VARIABLE_VALUE"
+        m = self.model
+        pf = m.initializer.weights + m.encoder.weights
+        if [id(v) for v in m.weights[:len(pf)]] != [id(v) for v in pf]:
+            raise UserError(f"{path}: P and F are not the first weights of this model")
+        for owner, weights in (("model", pf), ("aux_head", self.aux_head.weights)):
+            for i, v in enumerate(weights):
+                value = reader.get_tensor(key.format(owner, i))
+                if tuple(value.shape) != tuple(v.shape):
+                    raise UserError(f"{path}: {owner} weight {i} has shape {value.shape}, "
+                                    f"this model's {tuple(v.shape)}")
+                v.assign(value)
+        for var, name in ((self.step, "step"), (self.elapsed, "elapsed"),
+                          (self.opt1.iterations, "opt1/_iterations")):
+            var.assign(reader.get_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE"))
 
     # ---- steps -------------------------------------------------------------------------
     def _reduce(self, per_replica):

@@ -462,6 +462,32 @@ def test_cli_resumes_after_sigkill(tmp_path, tiny_model):
     assert tf.train.latest_checkpoint(str(w)).endswith(f"ckpt-{saved + 1}")
 
 
+def test_init_from_takes_p_and_f_when_only_stage2_parts_differ(trained, tmp_path, tiny_model):
+    """--init-from a run whose Phi / prior differ (STAGE2_FIELDS): P, F and the auxiliary
+    head are the snapshot's exactly, the counters continue at stage 2, Phi is this model's."""
+    src = trained["workdir"]
+    other = {**tiny_model, "heatmap_prior": 3, "distillator_filters": 8}
+    cfg = with_overrides(tiny(), model=other, train={**TRAIN, "stage1_steps": 3,
+                                                     "stage2_steps": 2})
+    tr = Trainer(cfg, str(tmp_path / "run"))
+    assert tr.init_from(src) == 3
+    index = [n for n in os.listdir(os.path.join(src, "stage1")) if n.endswith(".index")]
+    reader = tf.train.load_checkpoint(os.path.join(src, "stage1", index[0][:-len(".index")]))
+    key = "{}/variables_list/{}/.ATTRIBUTES/VARIABLE_VALUE"
+    pf = tr.model.initializer.weights + tr.model.encoder.weights
+    for i, v in enumerate(pf):
+        np.testing.assert_array_equal(v.numpy(), reader.get_tensor(key.format("model", i)))
+    for i, v in enumerate(tr.aux_head.weights):
+        np.testing.assert_array_equal(v.numpy(), reader.get_tensor(key.format("aux_head", i)))
+    assert tr.steps_run()["stage1"] == 3 and tr.model.prior.kernel.shape[0] == 3
+    # a change to F is not a stage-2 part: one line, exit 2
+    rc, _, err = _run(train_main, _train_args(tmp_path / "run2", {**tiny_model,
+                                                                  "encoder_width": 0.5},
+                                              3, 2, "--init-from", src, "--no-eval"))
+    assert rc == 2
+    assert "only kernel_size" in _assert_single_line_error(err)
+
+
 # ---- bad input: one line, exit 2, checkpoints untouched -------------------------------------
 def test_unknown_preset(copy_of_trained, tiny_model):
     before = _checkpoint_files(copy_of_trained)
