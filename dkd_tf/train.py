@@ -37,7 +37,8 @@ def parse_args(argv):
                     help="train P in stage 2 too (default: frozen)")
     ap.add_argument("--matching", choices=("full", "depthwise"), default=None)
     ap.add_argument("--init-from", default=None, metavar="WORKDIR",
-                    help="start stage 2 from another run's stage-1 snapshot (ablations)")
+                    help="start stage 2 from another run's stage-1 snapshot (ablations; its P "
+                         "and F config must match, Phi / matching / prior / D may differ)")
     ap.add_argument("--strategy", choices=("auto", "default", "multiworker"), default="auto")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--no-eval", action="store_true", help="skip the final evaluation")

@@ -490,9 +490,10 @@ def _ratio(cfg):
     return fl
 
 
-def test_tiny_preset_tracked_flops_at_most_half_of_initializer():
+def test_tiny_preset_tracks_at_a_third_of_the_initializer():
+    # the pool-first 32-filter Phi: 0.135 vs 0.520 GFLOPs (3.9x; 2.7x before it)
     fl = _ratio(config_mod.tiny())
-    assert fl["tracked"] <= 0.5 * fl["initializer"], fl
+    assert fl["initializer"] / fl["tracked"] >= 3.5, fl
 
 
 @pytest.mark.slow
