@@ -14,7 +14,7 @@ import dataclasses
 import math
 import os
 
-from .checkpoints import variables_of
+from .checkpoints import aux_head_in, variables_of
 from .config import Config, load_config
 from .errors import UserError, import_tensorflow
 from .losses import began_k_update, heatmap_mse, reconstruction_error
@@ -242,14 +242,18 @@ class Trainer:
         whose stage-2 parts differ. The checkpoint holds the model's weights as one flat
         list (variables_of) in which P's and F's come first, so their positions agree."""
         reader = tf.train.load_checkpoint(path)
-        key = "{}/variables_list/{}/.ATTRIBUTES/VARIABLE_VALUE"
         m = self.model
         pf = m.initializer.weights + m.encoder.weights
         if [id(v) for v in m.weights[:len(pf)]] != [id(v) for v in pf]:
             raise UserError(f"{path}: P and F are not the first weights of this model")
-        for owner, weights in (("model", pf), ("aux_head", self.aux_head.weights)):
-            for i, v in enumerate(weights):
-                value = reader.get_tensor(key.format(owner, i))
+        values = [reader.get_tensor(f"model/variables_list/{i}/.ATTRIBUTES/VARIABLE_VALUE")
+                  for i in range(len(pf))]
+        aux = aux_head_in(path)
+        if aux is None:
+            raise UserError(f"{path}: holds no auxiliary head of F")
+        for owner, weights, vals in (("model", pf, values),
+                                     ("aux_head", self.aux_head.weights, aux)):
+            for i, (v, value) in enumerate(zip(weights, vals, strict=True)):
                 if tuple(value.shape) != tuple(v.shape):
                     raise UserError(f"{path}: {owner} weight {i} has shape {value.shape}, "
                                     f"this model's {tuple(v.shape)}")
