@@ -35,7 +35,8 @@ class ModelConfig:
     # backbone stages used (3: down to stride 16). 2 stages (stride 8) is the paper's regime
     # of a small F whose gap the kernels close: held-out DKD 0.806 / F + head 0.756 / P 0.801
     # (+0.050 over F, default run otherwise), but the tracker lost 0.03 on real footage
-    # (0.68-0.69 vs 0.71-0.73 over 4 runs each): F's context matters on real people
+    # (0.68-0.69 over three 2-stage runs vs 0.70-0.73 for five 3-stage ones; one more
+    # 3-stage stage-1 snapshot scored 0.65): F's context matters on real people
     # (README "What the tracker adds")
     encoder_stages: int = 3
     feature_channels: int = 32            # C
@@ -77,8 +78,8 @@ class TrainConfig:
     stage1_batch: int = 16
     stage1_lr: float = 2e-3
     # stage 2: clips through the recurrence, adversarial
-    # more than the budget allows on a 2-core CPU (the 2-stage F and pool-first Phi made a
-    # stage-2 step 0.26 s): --minutes ends stage 2, so the budget is used, not the count
+    # more than the budget allows on a 2-core CPU (a stage-2 step of the pool-first Phi takes
+    # 0.3-0.4 s there: 1,399-1,852 steps fit): --minutes ends stage 2, so the budget is used
     stage2_steps: int = 2400
     stage2_batch: int = 3
     # stage 2 starts from a tracker that already works (static_kernel): 100 steps from the
