@@ -100,6 +100,35 @@ def test_difficulty_does_not_depend_on_the_frame_index():
     assert abs(ins[:, 24:].mean() - ins[:, :16].mean()) < 0.02
 
 
+def test_the_crosser_walks_past_the_person_from_its_own_random_stream(monkeypatch):
+    """With a crosser in every video (CROSSING_SHARE 1) against none (0): the labelled
+    person's joints and box are the same to the bit (the crosser draws from its own stream),
+    a crosser only ever hides joints (in front) and never reveals any, it is drawn over the
+    person's box in most videos (it walks past them), and in front it hides some joints."""
+    from dkd_tf.data import synthetic
+
+    def make(share):
+        monkeypatch.setattr(synthetic, "CROSSING_SHARE", share)
+        gen = SyntheticVideos(size=S, num_frames=24, seed=2)
+        return [gen.video(i) for i in range(12)]
+
+    without, every = make(0.0), make(1.0)
+    over_person = hidden = 0
+    for a, b in zip(without, every):
+        np.testing.assert_array_equal(a["joints"], b["joints"])
+        np.testing.assert_array_equal(a["bbox"], b["bbox"])
+        assert not np.any(b["visible"] & ~a["visible"])
+        hidden += int(np.sum(a["visible"] & ~b["visible"]))
+        diff = np.abs(a["frames"].astype(int) - b["frames"].astype(int)).max(-1) > 30
+        for t in range(diff.shape[0]):
+            x1, y1, x2, y2 = np.round(a["bbox"][t]).astype(int)
+            if diff[t, y1:y2 + 1, x1:x2 + 1].mean() > 0.05:
+                over_person += 1
+                break
+    assert over_person >= 6, over_person
+    assert hidden > 5, hidden
+
+
 def test_figure_travel_is_the_pelvis_path_without_the_bob():
     """One action cycle apart the bob repeats, so the pelvis moves by exactly the travel."""
     rng = np.random.default_rng(0)

@@ -2,9 +2,11 @@
 
 Deterministic for (seed, video index), no downloads. Each video: one labelled figure (Penn
 Action skeleton, one of `figure.ACTIONS`) on a textured background that the camera pans and
-zooms over, moving background blobs, lighting drift, optional distractor figure behind it,
-optional occluders that hide joints (those joints are marked invisible), motion blur and
-sensor noise. Joints outside the frame are invisible too; the box spans the whole figure.
+zooms over, moving background blobs, lighting drift, unlabelled people behind it or at the
+side, in half the videos a person of its size walking past it (behind it, or in front and
+hiding it: `SyntheticVideos._crosser`), optional occluders that hide joints (those joints
+are marked invisible), motion blur and sensor noise. Joints outside the frame are invisible
+too; the box spans the whole figure.
 
 Difficulty does not depend on the frame index (so a drop of PCK over a video measures a
 tracker's drift, not the data): the camera follows the person's wandering and walking, with
@@ -21,6 +23,7 @@ visible bool [T, 13]; bbox float32 [T, 4] x1, y1, x2, y2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import os
 import shutil
@@ -41,6 +44,7 @@ HELD_OUT_OFFSET = 1_000_000  # video indices of the held-out evaluation stream s
 VALIDATION_OFFSET = 2_000_000  # ... of the validation stream (tuning; dkd_tf.data.splits)
 SMALL_PERSON_SHARE = 0.3     # videos with a small person somewhere in a wide frame
 WALK_SHARE = 0.25            # videos forced to "walk" (on top of its 1/7 share of the rest)
+CROSSING_SHARE = 0.5         # videos where a second person of the same size walks past
 
 
 class SyntheticVideos:
@@ -99,6 +103,7 @@ class SyntheticVideos:
                                scale=s_o, front=yb > origin0[1] + 1.9 * scale,
                                drift=rng.uniform(-0.008, 0.008, 2) * S * np.array([1, 0.2])))
         others.sort(key=lambda o: o["pelvis"][1] + 1.9 * o["scale"])
+        crosser = self._crosser(index, origin0, scale, drift, fig, scene)
         occluders = []
         # start times span [-15, T): as many occluders in view at frame 0 as at any frame
         for _ in range(int(rng.integers(0, 4)) if rng.random() < 0.4 else 0):
@@ -128,6 +133,9 @@ class SyntheticVideos:
                     continue
                 o["body"].draw(img, cover, t, A[:, :2] @ (o["pelvis"] + o["drift"] * t) + A[:, 2],
                                o["scale"] * zoom, light)
+            if crosser is not None and not crosser["front"]:
+                crosser["body"].draw(img, cover, t, A[:, :2] @ crosser["origin"](t) + A[:, 2],
+                                     crosser["scale"] * zoom, light)
             origin = A[:, :2] @ (origin0 + drift * t) + A[:, 2]
             pts, _ = fig.project(t, origin, scale * zoom)
             scene.shadow(img, pts[[11, 12]], 0.5 * scale * zoom * body.build, light, shadow)
@@ -137,6 +145,9 @@ class SyntheticVideos:
                 if o["front"]:
                     o["body"].draw(img, occ_mask, t, A[:, :2] @ (o["pelvis"] + o["drift"] * t) + A[:, 2],
                                    o["scale"] * zoom, light)
+            if crosser is not None and crosser["front"]:
+                crosser["body"].draw(img, occ_mask, t, A[:, :2] @ crosser["origin"](t) + A[:, 2],
+                                     crosser["scale"] * zoom, light)
             for o in occluders:
                 if o["t0"] <= t < o["t1"]:
                     c = o["p0"] + o["v"] * (t - o["t0"])
@@ -171,6 +182,42 @@ class SyntheticVideos:
         view = "side" if abs(abs(fig.yaw) - np.pi / 2) < np.pi / 6 else "front" if abs(fig.yaw) < 1.2 else "back"
         return dict(frames=frames, joints=joints, visible=visible, bbox=bbox,
                     action=fig.action, view=view, index=int(index), scene=scene.kind)
+
+    def _crosser(self, index, origin0, scale, drift, fig, scene) -> Optional[dict]:
+        """A second person of about the labelled one's size who walks past them (behind, or
+        in front and hiding them), or None: {"body", "origin": t -> canvas origin [2],
+        "scale", "front"}.
+
+        Why: in street footage people walk past each other all the time, and while two
+        bodies overlap a per-frame detector cannot tell whose limbs are whose; the tracker's
+        previous heatmap can. The crossing frame is uniform over [-8, T + 8), so crossings
+        are as likely early in a video as late (no drift by construction). Drawn from its own
+        random stream, so every other part of every video is what it was without it.
+        """
+        rng = np.random.default_rng([self.seed, int(index), 1])
+        if rng.random() >= CROSSING_SHARE:
+            return None
+        S, T = self.size, self.num_frames
+        front = bool(rng.random() < 0.35)
+        ratio = rng.uniform(1.0, 1.15) if front else rng.uniform(0.8, 1.0)
+        s_c = scale * ratio
+        # feet on the ground row where the perspective gives that size
+        feet = scene.horizon + ratio * (origin0[1] + 1.9 * scale - scene.horizon)
+        sign = rng.choice([-1.0, 1.0])
+        v = sign * rng.uniform(0.012, 0.03) * S   # image px per frame relative to the person
+        t_c = rng.uniform(-8, T + 8)               # frame at which the two pelvises align
+        dx = rng.normal(0, 0.08) * S               # how far off-centre they pass
+        f = Figure.random(rng, "walk")
+        # in profile, facing the way they walk (yaw > 0 walks towards the image's right)
+        f = dataclasses.replace(f, yaw=sign * rng.uniform(1.1, 1.9))
+        body = HumanBody(rng, f)
+
+        def origin(t: float) -> np.ndarray:
+            person = origin0 + drift * t + scale * fig.travel(t)
+            target = np.array([person[0] + dx + v * (t - t_c), feet - 1.9 * s_c])
+            return target - s_c * f.travel(t)      # so the pelvis walks the target path
+
+        return dict(body=body, origin=origin, scale=s_c, front=front)
 
     def arrays(self, indices: Sequence[int]) -> dict:
         """Stacks several videos: frames [N, T, S, S, 3], joints [N, T, 13, 2], ..."""
